@@ -1,0 +1,63 @@
+/**
+ * Every error the project raises has a stable code, declared here and nowhere else.
+ * Adapters, the agent and the tools throw `TcuError` (or a subclass) with one of these codes;
+ * logs, counters and exit codes key on the code, never on the message text.
+ */
+export const ERROR_CODES = {
+  // configuration and command line
+  CLI_USAGE: 'bad command-line usage',
+  FILE_READ: 'a file could not be read',
+
+  // CAN frames and buses
+  CAN_FRAME_INVALID: 'a CAN frame is invalid (id, length or flags)',
+  CAN_BUS_NOT_OPEN: 'the CAN bus is not open',
+  CAN_BUS_OPEN_FAILED: 'the CAN bus could not be opened',
+  CAN_SEND_FAILED: 'a CAN frame could not be sent',
+  SOCKETCAN_UNAVAILABLE: 'the kernel has no SocketCAN support or the interface is missing',
+  SOCKETCAND_PROTOCOL: 'the socketcand peer sent something outside the protocol',
+  SOCKETCAND_CONNECT: 'the socketcand server could not be reached',
+  CANDUMP_SYNTAX: 'a candump log line is malformed',
+
+  // DBC codec
+  DBC_SYNTAX: 'a DBC line could not be parsed',
+  DBC_SEMANTIC: 'a DBC statement refers to something that does not exist or is inconsistent',
+  DBC_EXTENDED_ID: 'a message id above 0x7FF has no extended flag; loaded as extended',
+  DBC_SIGNAL_RANGE: 'a signal does not fit its message',
+  DBC_UNSUPPORTED: 'a DBC statement is not supported and was ignored',
+  CAN_ENCODE_VALUE: 'a signal value cannot be encoded',
+  CAN_UNKNOWN_MESSAGE: 'no message with this id or name in the DBC',
+
+  // emulator
+  EMULATOR_MAPPING: 'the emulator mapping file is invalid',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface ErrorOptions {
+  cause?: unknown;
+  /** Machine-readable context (file, line, bus, ...). Never secrets. */
+  details?: Record<string, unknown>;
+}
+
+export class TcuError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, options: ErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TcuError';
+    this.code = code;
+    this.details = options.details ?? {};
+  }
+}
+
+export function isTcuError(err: unknown, code?: ErrorCode): err is TcuError {
+  return err instanceof TcuError && (code === undefined || err.code === code);
+}
+
+/** Wraps anything thrown into a TcuError with the given code, keeping the original as cause. */
+export function asTcuError(err: unknown, code: ErrorCode, message?: string): TcuError {
+  if (err instanceof TcuError) return err;
+  const text = err instanceof Error ? err.message : String(err);
+  return new TcuError(code, message ? `${message}: ${text}` : text, { cause: err });
+}
