@@ -7,6 +7,7 @@ export const ERROR_CODES = {
   // configuration and command line
   CLI_USAGE: 'bad command-line usage',
   FILE_READ: 'a file could not be read',
+  FILE_WRITE: 'a file could not be written',
 
   // CAN frames and buses
   CAN_FRAME_INVALID: 'a CAN frame is invalid (id, length or flags)',
@@ -29,6 +30,8 @@ export const ERROR_CODES = {
 
   // emulator
   EMULATOR_MAPPING: 'the emulator mapping file is invalid',
+  EMULATOR_LISTEN: 'an emulator server could not listen on its address',
+  EMULATOR_CONFIG: 'an emulator component was given invalid options (seed, time step, cycle time)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,0 +1,86 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { TcuError, type ErrorCode } from './errors.js';
+
+/** Exit codes shared by every program; documented in the README. */
+export const EXIT = {
+  OK: 0,
+  /** An unexpected runtime failure. */
+  FAILURE: 1,
+  /** Bad usage, or a file named on the command line is missing or invalid. */
+  USAGE: 2,
+} as const;
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** `parseArgs` with unknown options and bad values turned into CLI_USAGE errors. */
+export function parseCommandArgs<O extends Options>(argv: string[], options: O, allowPositionals = false) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+  } catch (err) {
+    throw new TcuError('CLI_USAGE', err instanceof Error ? err.message : String(err), { cause: err });
+  }
+}
+
+export function requireString(value: string | boolean | undefined, flag: string): string {
+  if (typeof value !== 'string' || value.length === 0) throw new TcuError('CLI_USAGE', `${flag} is required`);
+  return value;
+}
+
+export function parseNumber(value: string | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new TcuError('CLI_USAGE', `${flag} must be a number, not "${value}"`);
+  return n;
+}
+
+/** The standard streams a command writes to, injected so commands run in-process in tests. */
+export interface CommandIO {
+  stdin: NodeJS.ReadableStream;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  /** Aborted when a long-running command should stop (SIGINT, SIGTERM, or a test). */
+  stop?: AbortSignal;
+  /** Whether stdout is an interactive terminal (live views redraw in place there). */
+  isTTY?: boolean;
+}
+
+/** The process's own streams; SIGINT and SIGTERM abort `stop`. */
+export function processIO(): CommandIO {
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, stop: controller.signal, isTTY: process.stdout.isTTY === true };
+}
+
+/** Writes `text`, resolving once the stream can take more (backpressure). */
+export function write(stream: NodeJS.WritableStream, text: string): Promise<void> | undefined {
+  if (stream.write(text)) return undefined;
+  return new Promise((resolve) => stream.once('drain', () => resolve()));
+}
+
+/** Errors that mean the user asked for something unusable: exit code 2. */
+const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['CLI_USAGE', 'FILE_READ', 'EMULATOR_MAPPING', 'EMULATOR_CONFIG']);
+
+/** Runs a command's main function with the shared exit-code policy. */
+export async function runMain(main: () => Promise<number>, io: CommandIO): Promise<number> {
+  try {
+    return await main();
+  } catch (err) {
+    if (err instanceof TcuError) {
+      const usage = USAGE_CODES.has(err.code) || err.code.startsWith('DBC_');
+      io.stderr.write(`error ${err.code}: ${err.message}\n`);
+      return usage ? EXIT.USAGE : EXIT.FAILURE;
+    }
+    io.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return EXIT.FAILURE;
+  }
+}
+
+/** `HOST:PORT`, `[::1]:PORT` or `:PORT` (localhost); port 0 asks a server for any free port. */
+export function parseHostPort(text: string, flag: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new TcuError('CLI_USAGE', `${flag} must be HOST:PORT, not "${text}"`);
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}

@@ -1,0 +1,572 @@
+import type { ErrorCode } from '../../../core/errors.js';
+import type { DbcSignal } from './model.js';
+import { STATEMENT_KEYWORDS, Tokenizer, type Token } from './tokenizer.js';
+
+/**
+ * The DBC grammar: statements → plain records with their positions ({@link RawDbc}). Nothing is
+ * resolved here (attributes, value tables and multiplexing are cross-references that may come
+ * in any order); `semantics.ts` turns the records into the database. A statement that does not
+ * parse becomes a warning and the parser resynchronises at the next statement keyword at line start.
+ */
+
+export interface Where {
+  line: number;
+  column: number;
+}
+
+export type Warn = (code: ErrorCode, message: string, where: Where) => void;
+
+export type ObjectKind = '' | 'BU_' | 'BO_' | 'SG_' | 'EV_';
+
+export interface RawSignal {
+  signal: DbcSignal;
+  /** The multiplexer indicator as written (`M`, `m3`, `m3M`), `''` when none. */
+  mux: string;
+  where: Where;
+}
+
+export interface RawMessage {
+  /** The identifier exactly as written (bit 31 = extended). */
+  dbcId: number;
+  id: number;
+  extended: boolean;
+  name: string;
+  length: number;
+  sender: string;
+  signals: RawSignal[];
+  where: Where;
+  /** Not kept in the database (the `VECTOR__INDEPENDENT_SIG_MSG` pseudo message, impossible ids). */
+  drop: boolean;
+}
+
+export interface RawValue {
+  text: string;
+  isString: boolean;
+  where: Where;
+}
+
+/** The object a `CM_` or `BA_` is about: kind, message id (`BO_`, `SG_`), name (`SG_`, `BU_`, `EV_`). */
+export interface RawTarget {
+  kind: ObjectKind;
+  dbcId: number;
+  name: string;
+  where: Where;
+}
+
+export interface RawComment {
+  target: RawTarget;
+  text: string;
+}
+
+export interface RawAttributeDefinition {
+  objectType: ObjectKind;
+  name: string;
+  valueType: string;
+  values: RawValue[];
+  where: Where;
+}
+
+export interface RawAttributeDefault {
+  name: string;
+  value: RawValue;
+  where: Where;
+}
+
+export interface RawAttribute {
+  name: string;
+  target: RawTarget;
+  value: RawValue;
+  where: Where;
+}
+
+export interface RawChoices {
+  target: RawTarget;
+  entries: Array<[number, string]>;
+}
+
+export interface RawSignalType {
+  target: RawTarget;
+  type: number;
+}
+
+export interface RawSenders {
+  target: RawTarget;
+  nodes: string[];
+}
+
+export interface RawMuxValues {
+  target: RawTarget;
+  switchName: string;
+  ids: number[];
+}
+
+export interface RawDbc {
+  version: string;
+  nodes: string[];
+  messages: RawMessage[];
+  comments: RawComment[];
+  attributeDefinitions: RawAttributeDefinition[];
+  attributeDefaults: RawAttributeDefault[];
+  attributes: RawAttribute[];
+  choices: RawChoices[];
+  valueTables: Map<string, Map<number, string>>;
+  signalTypes: RawSignalType[];
+  senders: RawSenders[];
+  muxValues: RawMuxValues[];
+}
+
+/** Statements cantools knows and this codec has no use for: parsed up to their `;` and dropped. */
+const SKIPPED: ReadonlySet<string> = new Set([
+  'EV_', 'ENVVAR_DATA_', 'EV_DATA_', 'SGTYPE_', 'SGTYPE_VAL_', 'SIG_GROUP_', 'SIG_TYPE_REF_',
+  'SIGTYPE_VALTYPE_', 'BA_DEF_SGTYPE_', 'BA_SGTYPE_', 'BA_DEF_REL_', 'BA_REL_', 'BA_DEF_DEF_REL_',
+  'BU_SG_REL_', 'BU_EV_REL_', 'BU_BO_REL_', 'CAT_DEF_', 'CAT_', 'FILTER', 'NS_DESC_',
+]);
+
+const MUX_INDICATOR = /^(?:M|m\d+M?)$/;
+const MAX_MUX_IDS = 1 << 16;
+const EXTENDED_FLAG = 0x80000000;
+
+class StatementError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly token: Token,
+  ) {
+    super(message);
+  }
+}
+
+function where(t: Token): Where {
+  return { line: t.line, column: t.column };
+}
+
+function describe(t: Token): string {
+  switch (t.kind) {
+    case 'eof':
+      return 'end of file';
+    case 'string':
+      return `string "${t.text.length > 20 ? `${t.text.slice(0, 20)}...` : t.text}"`;
+    case 'error':
+      return t.text;
+    default:
+      return `'${t.text}'`;
+  }
+}
+
+function isKeywordAtLineStart(t: Token): boolean {
+  return t.kind === 'word' && t.firstOnLine && STATEMENT_KEYWORDS.has(t.text);
+}
+
+export function parseStatements(text: string, warn: Warn): RawDbc {
+  return new StatementParser(text, warn).parse();
+}
+
+class StatementParser {
+  private readonly tk: Tokenizer;
+  private message: RawMessage | null = null;
+  private readonly raw: RawDbc = {
+    version: '',
+    nodes: [],
+    messages: [],
+    comments: [],
+    attributeDefinitions: [],
+    attributeDefaults: [],
+    attributes: [],
+    choices: [],
+    valueTables: new Map(),
+    signalTypes: [],
+    senders: [],
+    muxValues: [],
+  };
+
+  constructor(
+    text: string,
+    private readonly warn: Warn,
+  ) {
+    this.tk = new Tokenizer(text);
+  }
+
+  parse(): RawDbc {
+    for (;;) {
+      const t = this.tk.next();
+      if (t.kind === 'eof') return this.raw;
+      const keyword = t.kind === 'word' && STATEMENT_KEYWORDS.has(t.text) ? t.text : '';
+      if (keyword !== 'SG_') this.message = null;
+      try {
+        if (keyword === '') {
+          const unsupported = t.kind === 'word' && /^[A-Z][A-Z0-9_]*_$/.test(t.text);
+          throw new StatementError(unsupported ? 'DBC_UNSUPPORTED' : 'DBC_SYNTAX',
+            unsupported ? `unknown statement '${t.text}' ignored` : `expected a statement keyword, got ${describe(t)}`, t);
+        }
+        this.statement(keyword, t);
+      } catch (err) {
+        if (!(err instanceof StatementError)) throw err;
+        this.warn(err.code, `${keyword === '' ? '' : `${keyword}: `}${err.message}`, where(err.token));
+        this.tk.resync(err.token, keyword === 'BO_', t.pos);
+      }
+    }
+  }
+
+  private statement(keyword: string, t: Token): void {
+    switch (keyword) {
+      case 'VERSION':
+        this.raw.version = this.string('version');
+        return;
+      case 'NS_':
+        return this.newSymbols();
+      case 'BS_':
+        this.punct(':', true);
+        while (!this.tk.peek().firstOnLine && this.tk.peek().kind !== 'eof') this.tk.next();
+        return;
+      case 'BU_':
+        this.punct(':', true);
+        this.raw.nodes = [];
+        for (let p = this.tk.peek(); p.kind === 'word' && !STATEMENT_KEYWORDS.has(p.text); p = this.tk.peek()) {
+          this.raw.nodes.push(this.tk.next().text);
+        }
+        return;
+      case 'BO_':
+        return this.messageHeader();
+      case 'SG_':
+        return this.signal(t);
+      case 'CM_':
+        return this.comment();
+      case 'BA_DEF_':
+        return this.attributeDefinition(t);
+      case 'BA_DEF_DEF_': {
+        const name = this.string('attribute name');
+        this.raw.attributeDefaults.push({ name, value: this.value(), where: where(t) });
+        return this.end();
+      }
+      case 'BA_':
+        return this.attribute(t);
+      case 'VAL_':
+        return this.valueDescriptions();
+      case 'VAL_TABLE_': {
+        const name = this.word('value table name');
+        this.raw.valueTables.set(name, new Map(this.valuePairs()));
+        return this.end();
+      }
+      case 'SIG_VALTYPE_': {
+        const target = this.signalTarget();
+        this.punct(':', true);
+        const type = this.int('value type', 0, 2);
+        this.raw.signalTypes.push({ target, type });
+        return this.end();
+      }
+      case 'BO_TX_BU_':
+        return this.transmitters();
+      case 'SG_MUL_VAL_':
+        return this.muxValues();
+      default:
+        if (SKIPPED.has(keyword)) return this.skipStatement();
+        throw new StatementError('DBC_UNSUPPORTED', 'statement not supported', t);
+    }
+  }
+
+  // ----- token helpers -----
+
+  private fail(t: Token, expected: string): never {
+    throw new StatementError('DBC_SYNTAX', `expected ${expected}, got ${describe(t)}`, t);
+  }
+
+  private word(what: string): string {
+    const t = this.tk.next();
+    if (t.kind !== 'word' || isKeywordAtLineStart(t)) this.fail(t, what);
+    return t.text;
+  }
+
+  private string(what: string): string {
+    const t = this.tk.next();
+    if (t.kind !== 'string') this.fail(t, what);
+    return t.text;
+  }
+
+  private numberToken(what: string): Token {
+    const t = this.tk.next();
+    if (t.kind !== 'number') this.fail(t, what);
+    return t;
+  }
+
+  private float(what: string): number {
+    const t = this.numberToken(what);
+    const v = Number(t.text);
+    if (!Number.isFinite(v)) throw new StatementError('DBC_SYNTAX', `${what} '${t.text}' is not a finite number`, t);
+    return v;
+  }
+
+  private int(what: string, min: number, max: number): number {
+    const t = this.numberToken(what);
+    const v = Number(t.text);
+    if (!Number.isInteger(v) || v < min || v > max) {
+      throw new StatementError('DBC_SYNTAX', `${what} '${t.text}' is not an integer in ${min}..${max}`, t);
+    }
+    return v;
+  }
+
+  /** Consumes `ch`; when `optional`, only if it is there. */
+  private punct(ch: string, optional = false): boolean {
+    const p = this.tk.peek();
+    if (p.kind === 'punct' && p.text === ch) {
+      this.tk.next();
+      return true;
+    }
+    if (!optional) this.fail(this.tk.next(), `'${ch}'`);
+    return false;
+  }
+
+  private value(): RawValue {
+    const t = this.tk.next();
+    if (t.kind !== 'number' && t.kind !== 'string') this.fail(t, 'a number or a string');
+    return { text: t.text, isString: t.kind === 'string', where: where(t) };
+  }
+
+  /** The closing `;`. A missing one before the next statement is only a warning. */
+  private end(): void {
+    const t = this.tk.peek();
+    if (t.kind === 'punct' && t.text === ';') {
+      this.tk.next();
+      return;
+    }
+    if (t.kind === 'eof' || isKeywordAtLineStart(t)) {
+      this.warn('DBC_SYNTAX', `missing ';' before ${describe(t)}`, where(t));
+      return;
+    }
+    this.fail(this.tk.next(), "';'");
+  }
+
+  private skipStatement(): void {
+    for (;;) {
+      const t = this.tk.peek();
+      if (t.kind === 'error') this.fail(this.tk.next(), "';'");
+      if (t.kind === 'eof' || isKeywordAtLineStart(t)) return this.end();
+      this.tk.next();
+      if (t.kind === 'punct' && t.text === ';') return;
+    }
+  }
+
+  private messageId(): { dbcId: number; target: Where } {
+    const t = this.tk.peek();
+    return { dbcId: this.int('message id', 0, 0xffffffff), target: where(t) };
+  }
+
+  private signalTarget(): RawTarget {
+    const { dbcId, target } = this.messageId();
+    const name = this.word('signal name');
+    return { kind: 'SG_', dbcId, name, where: target };
+  }
+
+  private valuePairs(): Array<[number, string]> {
+    const pairs: Array<[number, string]> = [];
+    while (this.tk.peek().kind === 'number') {
+      const raw = this.float('value');
+      pairs.push([raw, this.string('value description')]);
+    }
+    return pairs;
+  }
+
+  // ----- statements -----
+
+  /** `NS_ :` and its list of symbols, one per line, up to the first real statement. */
+  private newSymbols(): void {
+    this.punct(':', true);
+    for (;;) {
+      const t = this.tk.peek();
+      if (t.kind !== 'word') return;
+      const after = this.tk.peek(1);
+      if (after.kind === 'punct' && after.text === ':') return;
+      if (STATEMENT_KEYWORDS.has(t.text) && !after.firstOnLine && after.kind !== 'eof') return;
+      this.tk.next();
+    }
+  }
+
+  private messageHeader(): void {
+    const idToken = this.tk.peek();
+    const dbcId = this.int('message id', 0, 0xffffffff);
+    const name = this.word('message name');
+    this.punct(':');
+    const lengthToken = this.tk.peek();
+    const length = this.int('message length', 0, 0xffff);
+    const sender = this.word('transmitter');
+    let extended = dbcId >= EXTENDED_FLAG;
+    const id = extended ? dbcId - EXTENDED_FLAG : dbcId;
+    const pseudo = name === 'VECTOR__INDEPENDENT_SIG_MSG';
+    let drop = pseudo;
+    if (!pseudo && !extended && id > 0x7ff) {
+      this.warn('DBC_EXTENDED_ID', `message ${name} has id 0x${id.toString(16)} above 0x7FF without the extended flag; loaded as extended`, where(idToken));
+      extended = true;
+    }
+    if (!pseudo && id > 0x1fffffff) {
+      this.warn('DBC_SEMANTIC', `message ${name} has id 0x${id.toString(16)}, more than 29 bits; dropped`, where(idToken));
+      drop = true;
+    }
+    if (!drop && length > 64) {
+      this.warn('DBC_SEMANTIC', `message ${name} declares ${length} bytes, more than a CAN FD frame holds`, where(lengthToken));
+    }
+    const message: RawMessage = { dbcId, id, extended, name, length, sender, signals: [], where: where(idToken), drop };
+    this.raw.messages.push(message);
+    this.message = message;
+  }
+
+  private signal(keyword: Token): void {
+    const message = this.message;
+    if (message === null) throw new StatementError('DBC_SYNTAX', 'signal outside of a BO_ message', keyword);
+    const name = this.word('signal name');
+    let mux = '';
+    const p = this.tk.peek();
+    if (p.kind === 'word') {
+      const t = this.tk.next();
+      if (!MUX_INDICATOR.test(t.text) || !Number.isSafeInteger(Number(t.text.replace(/[mM]/g, '') || '0'))) {
+        throw new StatementError('DBC_SYNTAX', `bad multiplexer indicator '${t.text}'`, t);
+      }
+      mux = t.text;
+    }
+    this.punct(':');
+    const startToken = this.tk.peek();
+    const startBit = this.int('start bit', 0, 0xffff);
+    this.punct('|');
+    const lengthToken = this.tk.peek();
+    const length = this.int('signal length', 0, 0xffff);
+    this.punct('@');
+    const order = this.tk.next();
+    if (order.kind !== 'number' || (order.text !== '0' && order.text !== '1')) this.fail(order, 'byte order 0 or 1');
+    const sign = this.tk.next();
+    if (sign.kind !== 'punct' || (sign.text !== '+' && sign.text !== '-')) this.fail(sign, "sign '+' or '-'");
+    this.punct('(');
+    const factor = this.float('factor');
+    this.punct(',');
+    const offset = this.float('offset');
+    this.punct(')');
+    this.punct('[');
+    const minimum = this.float('minimum');
+    this.punct('|');
+    const maximum = this.float('maximum');
+    this.punct(']');
+    const unit = this.string('unit');
+    const receivers: string[] = [];
+    for (let r = this.tk.peek(); r.kind === 'word' && !r.firstOnLine && !isKeywordAtLineStart(r); r = this.tk.peek()) {
+      receivers.push(this.tk.next().text);
+      this.punct(',', true);
+    }
+    if (length < 1 || length > 64) {
+      this.warn('DBC_SIGNAL_RANGE', `signal ${name} has length ${length}, not 1..64; ignored`, where(lengthToken));
+      return;
+    }
+    const signal: DbcSignal = {
+      name,
+      startBit,
+      length,
+      byteOrder: order.text === '0' ? 'big_endian' : 'little_endian',
+      signed: sign.text === '-',
+      valueType: 'integer',
+      factor,
+      offset,
+      minimum,
+      maximum,
+      unit,
+      receivers: receivers.length === 1 && receivers[0] === 'Vector__XXX' ? [] : receivers,
+      isMultiplexer: mux.endsWith('M'),
+    };
+    message.signals.push({ signal, mux, where: where(startToken) });
+  }
+
+  private target(): RawTarget {
+    const t = this.tk.peek();
+    if (t.kind === 'word' && (t.text === 'SG_' || t.text === 'BO_' || t.text === 'BU_' || t.text === 'EV_')) {
+      this.tk.next();
+      if (t.text === 'SG_') return this.signalTarget();
+      if (t.text === 'BO_') return { kind: 'BO_', ...this.messageTarget() };
+      const at = this.tk.peek();
+      return { kind: t.text, dbcId: 0, name: this.word(t.text === 'BU_' ? 'node name' : 'variable name'), where: where(at) };
+    }
+    return { kind: '', dbcId: 0, name: '', where: where(t) };
+  }
+
+  private messageTarget(): { dbcId: number; name: string; where: Where } {
+    const { dbcId, target } = this.messageId();
+    return { dbcId, name: '', where: target };
+  }
+
+  private comment(): void {
+    const target = this.target();
+    this.raw.comments.push({ target, text: this.string('comment text') });
+    this.end();
+  }
+
+  private attributeDefinition(keyword: Token): void {
+    let objectType: ObjectKind = '';
+    const k = this.tk.peek();
+    if (k.kind === 'word' && (k.text === 'SG_' || k.text === 'BO_' || k.text === 'BU_' || k.text === 'EV_')) {
+      objectType = k.text;
+      this.tk.next();
+    }
+    const name = this.string('attribute name');
+    const valueType = this.word('attribute type');
+    const values: RawValue[] = [];
+    for (let p = this.tk.peek(); p.kind === 'number' || p.kind === 'string'; p = this.tk.peek()) {
+      values.push(this.value());
+      this.punct(',', true);
+    }
+    this.raw.attributeDefinitions.push({ objectType, name, valueType, values, where: where(keyword) });
+    this.end();
+  }
+
+  private attribute(keyword: Token): void {
+    const name = this.string('attribute name');
+    const target = this.target();
+    this.raw.attributes.push({ name, target, value: this.value(), where: where(keyword) });
+    this.end();
+  }
+
+  private valueDescriptions(): void {
+    if (this.tk.peek().kind !== 'number') {
+      // Environment variable value descriptions: nothing in the model holds them.
+      this.word('variable name');
+      this.valuePairs();
+      return this.end();
+    }
+    const target = this.signalTarget();
+    const entries = this.valuePairs();
+    this.raw.choices.push({ target, entries });
+    this.end();
+  }
+
+  private transmitters(): void {
+    const target: RawTarget = { kind: 'BO_', ...this.messageTarget() };
+    this.punct(':', true);
+    const nodes = [this.word('transmitter')];
+    for (;;) {
+      const comma = this.punct(',', true);
+      const p = this.tk.peek();
+      if (p.kind !== 'word' || isKeywordAtLineStart(p)) break;
+      if (!comma && p.firstOnLine) break;
+      nodes.push(this.tk.next().text);
+    }
+    this.raw.senders.push({ target, nodes });
+    this.end();
+  }
+
+  private muxValues(): void {
+    const target = this.signalTarget();
+    const switchName = this.word('multiplexer switch name');
+    const ids: number[] = [];
+    do {
+      const lowToken = this.tk.peek();
+      const low = this.int('multiplexer value', 0, Number.MAX_SAFE_INTEGER);
+      // `3-5` reads as the numbers 3 and -5; `3 - 5` as 3, '-', 5.
+      const dash = this.punct('-', true);
+      const highToken = this.numberToken('range end');
+      const highText = dash ? highToken.text : highToken.text.replace(/^-/, '');
+      const high = Number(highText);
+      if ((!dash && !highToken.text.startsWith('-')) || !Number.isSafeInteger(high) || high < low) {
+        throw new StatementError('DBC_SYNTAX', `bad multiplexer range '${low}-${highText}'`, highToken);
+      }
+      if (high - low + 1 + ids.length > MAX_MUX_IDS) {
+        throw new StatementError('DBC_SEMANTIC', `multiplexer range ${low}-${high} is too large`, lowToken);
+      }
+      for (let v = low; v <= high; v++) ids.push(v);
+    } while (this.punct(',', true));
+    this.raw.muxValues.push({ target, switchName, ids });
+    this.end();
+  }
+}

@@ -1,0 +1,2 @@
+export { type SkippedMessage, TrafficGenerator, type TrafficGeneratorOptions } from './generator.js';
+export { rawRange, SignalGenerator, type SignalKind, signalGenerators } from './signals.js';

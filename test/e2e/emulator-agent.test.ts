@@ -1,0 +1,80 @@
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadDbcFile } from '../../drivers/can/dbc/parser.js';
+
+// The bundled programs as separate processes, talking only over the wire formats.
+const DBC = 'hw-emulator/dbc/vw_mqb.dbc';
+const dir = mkdtempSync(join(tmpdir(), 'tcu-e2e-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function start(program: string, args: string[]): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, [`dist/${program}.mjs`, ...args]);
+}
+
+function lines(child: ChildProcessWithoutNullStreams): AsyncIterable<string> {
+  return createInterface({ input: child.stdout });
+}
+
+function exited(child: ChildProcessWithoutNullStreams): Promise<number | null> {
+  return new Promise((resolve) => child.on('close', resolve));
+}
+
+describe('emulator and agent, end to end', () => {
+  it('the agent watches the emulator over socketcand and sees the vehicle model move', async () => {
+    const emulator = start('tcu-emulator', ['--dbc', DBC, '--socketcand', '127.0.0.1:0', '--duration', '8', '--seed', '3']);
+    const first = (await lines(emulator)[Symbol.asyncIterator]().next()).value as string;
+    const { socketcand } = JSON.parse(first) as { socketcand: { port: number } };
+    const agent = start('tcu-agent', [
+      'watch', '--dbc', DBC, '--socketcand', `127.0.0.1:${socketcand.port}`, '--bus', 'vcan0', '--json', '--duration', '3',
+      '--signals', 'Kombi_02.KBI_Kilometerstand,Motor_07.MO_Kuehlmittel_Temp',
+    ]);
+    const statuses: { frames: number; decoded: number; unknownIds: number; signals: Record<string, number> }[] = [];
+    for await (const line of lines(agent)) statuses.push(JSON.parse(line) as (typeof statuses)[number]);
+    expect(await exited(agent)).toBe(0);
+    emulator.kill('SIGTERM');
+    expect(await exited(emulator)).toBe(0);
+
+    const last = statuses.at(-1)!;
+    expect(last.frames).toBeGreaterThan(1000);
+    expect(last.unknownIds).toBe(0);
+    expect(last.signals['Kombi_02.KBI_Kilometerstand']).toBeGreaterThan(0);
+    expect(last.signals['Motor_07.MO_Kuehlmittel_Temp']).toBeGreaterThan(-50);
+  });
+
+  it('a candump log written by the emulator decodes completely, at each message cycle time', () => {
+    const log = join(dir, 'drive.log');
+    const emu = spawnSync(process.execPath, ['dist/tcu-emulator.mjs', '--dbc', DBC, '--candump-out', log, '--duration', '2', '--seed', '5']);
+    expect(emu.status, emu.stderr.toString()).toBe(0);
+    const decode = spawnSync(process.execPath, ['dist/tcu-agent.mjs', 'decode', '--dbc', DBC, '--log', log], { maxBuffer: 1 << 28 });
+    expect(decode.status).toBe(0);
+    expect(decode.stderr.toString()).toMatch(/ 0 unknown ids, 0 remote or error frames, 0 malformed lines/);
+
+    const out = decode.stdout.toString().trim().split('\n').map((l) => JSON.parse(l) as { ts: number; name: string });
+    expect(out.length).toBeGreaterThan(1000);
+    const span = out.at(-1)!.ts - out[0]!.ts;
+    const db = loadDbcFile(DBC);
+    const counts = new Map<string, number>();
+    for (const r of out) counts.set(r.name, (counts.get(r.name) ?? 0) + 1);
+    // Messages with a 10 ms or 20 ms cycle time: the observed rate is within 15 % of it.
+    for (const m of db.messages.filter((x) => x.cycleTimeMs === 10 || x.cycleTimeMs === 20)) {
+      const expected = (span * 1000) / m.cycleTimeMs!;
+      expect(counts.get(m.name) ?? 0, m.name).toBeGreaterThan(expected * 0.85);
+      expect(counts.get(m.name) ?? 0, m.name).toBeLessThan(expected * 1.15 + 1);
+    }
+    expect(readFileSync(log, 'utf8').split('\n')[0]).toMatch(/^\(\d+\.\d{6}\) vcan0 [0-9A-F]{3,8}#/);
+  });
+
+  it('npm start (the demo) shows decoded signals from the emulator', async () => {
+    const demo = start('tcu-emulator', ['demo', '--duration', '2']);
+    const statuses: { frames: number; signals: Record<string, number | string> }[] = [];
+    for await (const line of lines(demo)) statuses.push(JSON.parse(line) as (typeof statuses)[number]);
+    expect(await exited(demo)).toBe(0);
+    const last = statuses.at(-1)!;
+    expect(last.frames).toBeGreaterThan(500);
+    expect(Object.keys(last.signals).length).toBeGreaterThan(5);
+  });
+});
