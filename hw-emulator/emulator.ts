@@ -11,7 +11,7 @@ import { SocketCanBus } from '../drivers/can/socketcan.js';
 import { builtinMapping, loadMappingFile, resolveMapping } from './mappings/index.js';
 import { SocketcandServer } from './socketcand-server.js';
 import { TrafficGenerator } from './traffic/index.js';
-import { SeededRng, VehicleModel } from './vehicle/index.js';
+import { SeededRng, VehicleModel, type DriveCycleOptions } from './vehicle/index.js';
 
 export interface EmulatedBus {
   /** Interface name frames carry (`vcan0`). */
@@ -30,6 +30,8 @@ export interface EmulatorOptions {
   candumpOut?: string;
   /** Also write every frame to this SocketCAN interface (needs a kernel with vcan). */
   vcan?: string;
+  /** Drive-cycle settings, such as how long the car stays parked before its first trip. */
+  driveCycle?: DriveCycleOptions;
   clock: Clock;
   logger: Logger;
 }
@@ -63,7 +65,7 @@ export class Emulator {
 
   constructor(private readonly options: EmulatorOptions) {
     if (options.buses.length === 0) throw new TcuError('EMULATOR_CONFIG', 'the emulator needs at least one bus');
-    this.model = new VehicleModel({ seed: options.seed });
+    this.model = new VehicleModel({ ...options.driveCycle, seed: options.seed });
     options.buses.forEach((spec, i) => {
       const db = loadDbcFile(spec.dbcPath);
       const mapping = spec.mappingPath ? loadMappingFile(spec.mappingPath) : builtinMapping(spec.dbcPath);

@@ -21,6 +21,8 @@ export async function demoCommand(argv: string[], io: CommandIO): Promise<number
   const emulator = new Emulator({
     buses: [{ name: DEMO_BUS, dbcPath: dbc }],
     seed: parseNumber(values.seed, '--seed', 1),
+    // A new user should see the car start moving within seconds.
+    driveCycle: { initialParkSeconds: 2 },
     socketcand: { host: '127.0.0.1', port: 0 },
     clock: systemClock(),
     logger: createLogger({ level: 'warn', name: 'tcu-emulator', destination: 2 }),
@@ -31,9 +33,10 @@ export async function demoCommand(argv: string[], io: CommandIO): Promise<number
   if (signals.length > 0) args.push('--signals', signals.join(','));
   if (values.duration !== undefined) args.push('--duration', values.duration);
 
-  const agent = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  agent.stdout.pipe(io.stdout as NodeJS.WritableStream, { end: false });
-  agent.stderr.pipe(io.stderr as NodeJS.WritableStream, { end: false });
+  // On a terminal the agent gets the terminal itself, so it draws its live table in place.
+  const agent = spawn(process.execPath, args, { stdio: io.isTTY ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'pipe', 'pipe'] });
+  agent.stdout?.pipe(io.stdout as NodeJS.WritableStream, { end: false });
+  agent.stderr?.pipe(io.stderr as NodeJS.WritableStream, { end: false });
   const onStop = (): void => {
     agent.kill('SIGTERM');
   };

@@ -6,6 +6,7 @@ import type { ResolvedMapping } from '../mappings/resolve.js';
 import type { VehicleModel } from '../vehicle/model.js';
 import type { Rng } from '../vehicle/random.js';
 import type { VehicleState } from '../vehicle/state.js';
+import { type OverlapPlan, planOverlaps } from './overlaps.js';
 import { type SignalGenerator, signalGenerators } from './signals.js';
 
 export interface TrafficGeneratorOptions {
@@ -33,6 +34,12 @@ export interface TrafficGeneratorOptions {
   driveModel?: boolean;
   /** Default 10 ms. */
   modelStepMs?: number;
+  /**
+   * Frames due more than this long before the `framesUntil` time are dropped (counted in
+   * `framesDropped`), so a real-time caller that stalled (a laptop asleep) gets no burst.
+   * Default: no limit, every frame is returned.
+   */
+  maxBacklogMs?: number;
 }
 
 export interface SkippedMessage {
@@ -45,6 +52,7 @@ interface Slot {
   readonly codec: MessageCodec;
   readonly generators: readonly SignalGenerator[];
   readonly values: Record<string, number>;
+  readonly overlaps: OverlapPlan | undefined;
   readonly periodUs: number;
   readonly length: number;
   readonly fd: boolean;
@@ -69,12 +77,14 @@ export class TrafficGenerator {
   private readonly jitter: number;
   private readonly driveModel: boolean;
   private readonly modelStepMs: number;
+  private readonly maxBacklogUs: number;
   private readonly startUs: number;
   private readonly modelStartMs: number;
   private state: VehicleState;
   private stateTimeMs: number;
   private roundRobin = 0;
   private frames = 0;
+  private dropped = 0;
 
   constructor(options: TrafficGeneratorOptions) {
     this.rng = options.rng;
@@ -84,6 +94,7 @@ export class TrafficGenerator {
     this.jitter = checkNumber('jitter', options.jitter ?? 0.02, 0, 0.45);
     this.driveModel = options.driveModel ?? true;
     this.modelStepMs = checkNumber('modelStepMs', options.modelStepMs ?? 10, 0, 60_000);
+    this.maxBacklogUs = checkNumber('maxBacklogMs', options.maxBacklogMs ?? Infinity, 0, Infinity) * 1000;
     const defaultCycle = checkNumber('defaultCycleTimeMs', options.defaultCycleTimeMs ?? 100, 0.01, 3_600_000);
     this.startUs = this.clock.nowMicros();
     this.modelStartMs = this.model.timeMs;
@@ -108,6 +119,8 @@ export class TrafficGenerator {
       const generators = signalGenerators(message, (s) => mapping?.find(message.name, s.name), this.rng);
       const values: Record<string, number> = {};
       for (const g of generators) values[g.name] = g.value;
+      const overlaps = planOverlaps(message, generators);
+      overlaps?.apply(values);
       const fd = message.fd || message.length > CAN_MAX_DLEN;
       try {
         codec.encode(values);
@@ -121,6 +134,7 @@ export class TrafficGenerator {
         codec,
         generators,
         values,
+        overlaps,
         periodUs,
         length: fd ? fdLengthFor(message.length) : message.length,
         fd,
@@ -146,6 +160,11 @@ export class TrafficGenerator {
     return this.frames;
   }
 
+  /** Frames skipped because they were further behind than `maxBacklogMs`. */
+  get framesDropped(): number {
+    return this.dropped;
+  }
+
   /** When the next scheduled frame is due, µs on the clock's epoch (`Infinity` with no messages). */
   nextDueMicros(): number {
     return this.heap[0]?.dueUs ?? Infinity;
@@ -155,6 +174,14 @@ export class TrafficGenerator {
   framesUntil(tMicros: number): CanFrame[] {
     const out: CanFrame[] = [];
     const heap = this.heap;
+    const cutoff = tMicros - this.maxBacklogUs;
+    for (let top = heap[0]; top !== undefined && top.dueUs < cutoff; top = heap[0]) {
+      const skip = Math.max(1, Math.ceil((cutoff - top.nominalUs) / top.periodUs));
+      top.nominalUs += skip * top.periodUs;
+      top.dueUs = top.nominalUs;
+      this.dropped += skip;
+      this.siftDown(0);
+    }
     for (let top = heap[0]; top !== undefined && top.dueUs <= tMicros; top = heap[0]) {
       out.push(this.emit(top, top.dueUs));
       top.nominalUs += top.periodUs;
@@ -187,6 +214,7 @@ export class TrafficGenerator {
       const g = gens[i]!;
       values[g.name] = g.next(state);
     }
+    if (slot.overlaps) slot.overlaps.apply(values);
     let data = slot.codec.encode(values);
     if (data.length < slot.length) {
       const padded = new Uint8Array(slot.length);
@@ -243,7 +271,7 @@ function earlier(a: Slot, b: Slot): boolean {
 }
 
 function checkNumber(name: string, v: number, lo: number, hi: number): number {
-  if (!Number.isFinite(v) || v < lo || v > hi) {
+  if (Number.isNaN(v) || v < lo || v > hi || (v === Infinity && hi !== Infinity)) {
     throw new TcuError('EMULATOR_CONFIG', `traffic generator option ${name} must be a number in [${lo}, ${hi}], not ${v}`);
   }
   return v;

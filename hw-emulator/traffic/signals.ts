@@ -127,6 +127,21 @@ export class SignalGenerator {
     return this.value;
   }
 
+  /** The integer raw value last sent (0 for floating-point signals). */
+  get rawValue(): number {
+    if (this.kind === 'float') return 0;
+    return this.kind === 'walk' ? Math.round(this.raw) : this.raw;
+  }
+
+  /** Sets the raw value from outside (overlapping bits owned by another signal); returns the physical value. */
+  follow(raw: number): number {
+    if (this.kind !== 'float') {
+      this.raw = raw;
+      this.value = this.physical();
+    }
+    return this.value;
+  }
+
   private physical(): number {
     if (this.kind === 'float') return this.raw;
     const raw = this.kind === 'walk' ? Math.round(this.raw) : this.raw;
