@@ -77,6 +77,8 @@ export class Emulator {
         rng: new SeededRng(options.seed * 7919 + i),
         clock: options.clock,
         bus: spec.name,
+        // After a stall (a laptop waking from sleep) skip the backlog instead of sending it at once.
+        maxBacklogMs: 1000,
       });
       const mappedSignals = resolved ? resolved.signals.map((s) => `${s.message.name}.${s.signal.name}`) : [];
       this.runtimes.push({ spec, generator, mappedSignals });

@@ -19,13 +19,17 @@ export interface LineDecoderOptions {
  */
 export class CandumpLineDecoder {
   private readonly stats = new Counters(DECODE_COUNTER_NAMES);
-  /** The constant middle of each message's output line, built once per message. */
-  private readonly prefixes = new Map<MessageCodec, string>();
+  /** What is constant per message in its output lines, built on first use. */
+  private readonly layouts = new Map<MessageCodec, MessageLayout>();
+  /** Scratch space for `decodeValues`, as long as the largest message's signal count. */
+  private values: Float64Array;
 
   constructor(
     private readonly codec: DbcCodec,
     private readonly options: LineDecoderOptions,
-  ) {}
+  ) {
+    this.values = new Float64Array(Math.max(1, ...codec.messages.map((m) => m.signalNames.length)));
+  }
 
   /** One JSON line (no newline) for a frame the DBC knows; undefined otherwise. Never throws. */
   decodeLine(line: string): string | undefined {
@@ -51,23 +55,45 @@ export class CandumpLineDecoder {
       return undefined;
     }
     this.stats.inc('decoded');
-    const signals = this.options.choices ? message.decodeWithChoices(frame.data) : message.decode(frame.data);
-    return `{"ts":${frame.ts / 1e6},"bus":${JSON.stringify(frame.bus)}${this.prefix(message)}${JSON.stringify(signals)}}`;
+    const layout = this.layout(message);
+    const head = `{"ts":${frame.ts / 1e6},"bus":${JSON.stringify(frame.bus)}${layout.prefix}`;
+    if (this.options.choices) return `${head}${JSON.stringify(message.decodeWithChoices(frame.data))}}`;
+    // The hot path: values into a reused array, then the JSON written directly (no object per frame).
+    const values = this.values;
+    message.decodeValues(frame.data, frame.data.length, values);
+    let body = '';
+    const keys = layout.keys;
+    for (let i = 0; i < keys.length; i++) {
+      const v = values[i]!;
+      if (v !== v) continue; // NaN: the signal is absent from this frame
+      body += (body.length === 0 ? '{' : ',') + keys[i] + (v === Infinity || v === -Infinity ? 'null' : v);
+    }
+    return `${head}${body.length === 0 ? '{' : body}}}`;
   }
 
   counters(): Readonly<Record<DecodeCounterName, number>> {
     return this.stats.snapshot();
   }
 
-  private prefix(message: MessageCodec): string {
-    let p = this.prefixes.get(message);
-    if (p === undefined) {
+  private layout(message: MessageCodec): MessageLayout {
+    let layout = this.layouts.get(message);
+    if (layout === undefined) {
       const m = message.message;
-      p = `,"id":${m.id},"ext":${m.extended},"name":${JSON.stringify(m.name)},"signals":`;
-      this.prefixes.set(message, p);
+      layout = {
+        prefix: `,"id":${m.id},"ext":${m.extended},"name":${JSON.stringify(m.name)},"signals":`,
+        keys: message.signalNames.map((name) => `${JSON.stringify(name)}:`),
+      };
+      this.layouts.set(message, layout);
     }
-    return p;
+    return layout;
   }
+}
+
+interface MessageLayout {
+  /** `,"id":…,"ext":…,"name":…,"signals":` */
+  prefix: string;
+  /** `"SignalName":` per signal, in `signalNames` order. */
+  keys: string[];
 }
 
 function isBlank(line: string): boolean {

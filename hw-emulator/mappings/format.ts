@@ -121,6 +121,7 @@ function parseRule(raw: unknown, path: string, fail: (path: string, problem: str
   if (def !== undefined) {
     if (!isMapValue(def)) fail(`${path}.default`, 'must be a finite number or a value-table text');
     else rule.default = def;
+    if (rule.map === undefined && kind === 'number') fail(`${path}.default`, 'applies only together with "map"');
   }
   if (kind !== 'number' && rule.default === undefined) {
     const missing = kind.filter((k) => rule.map?.[k] === undefined);

@@ -130,7 +130,10 @@ class StatementError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    /** Where parsing stopped (recovery starts from there). */
     readonly token: Token,
+    /** Where to report it, when not at `token`. */
+    readonly at: Where = where(token),
   ) {
     super(message);
   }
@@ -201,7 +204,7 @@ class StatementParser {
         this.statement(keyword, t);
       } catch (err) {
         if (!(err instanceof StatementError)) throw err;
-        this.warn(err.code, `${keyword === '' ? '' : `${keyword}: `}${err.message}`, where(err.token));
+        this.warn(err.code, `${keyword === '' ? '' : `${keyword}: `}${err.message}`, err.at);
         this.tk.resync(err.token, keyword === 'BO_', t.pos);
       }
     }
@@ -266,8 +269,21 @@ class StatementParser {
 
   // ----- token helpers -----
 
+  /**
+   * A token that is not what the grammar wants. When it starts a new line, the line before
+   * ended too early: the warning points just after that line's last token.
+   */
   private fail(t: Token, expected: string): never {
-    throw new StatementError('DBC_SYNTAX', `expected ${expected}, got ${describe(t)}`, t);
+    const prev = this.tk.previous;
+    const early = t.firstOnLine && prev !== undefined && prev !== t && t.kind !== 'error';
+    const at = early ? { line: prev.endLine, column: prev.endColumn } : where(t);
+    throw new StatementError('DBC_SYNTAX', `expected ${expected}, got ${describe(t)}`, t, at);
+  }
+
+  /** Just after the last token consumed. */
+  private afterPrevious(): Where {
+    const prev = this.tk.previous;
+    return prev === undefined ? { line: 1, column: 1 } : { line: prev.endLine, column: prev.endColumn };
   }
 
   private word(what: string): string {
@@ -329,7 +345,7 @@ class StatementParser {
       return;
     }
     if (t.kind === 'eof' || isKeywordAtLineStart(t)) {
-      this.warn('DBC_SYNTAX', `missing ';' before ${describe(t)}`, where(t));
+      this.warn('DBC_SYNTAX', `missing ';' before ${describe(t)}`, this.afterPrevious());
       return;
     }
     this.fail(this.tk.next(), "';'");
@@ -414,7 +430,7 @@ class StatementParser {
     const name = this.word('signal name');
     let mux = '';
     const p = this.tk.peek();
-    if (p.kind === 'word') {
+    if (p.kind === 'word' && !isKeywordAtLineStart(p)) {
       const t = this.tk.next();
       if (!MUX_INDICATOR.test(t.text) || !Number.isSafeInteger(Number(t.text.replace(/[mM]/g, '') || '0'))) {
         throw new StatementError('DBC_SYNTAX', `bad multiplexer indicator '${t.text}'`, t);

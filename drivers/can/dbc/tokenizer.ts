@@ -18,6 +18,9 @@ export interface Token {
   column: number;
   /** No other token precedes it on its line. */
   firstOnLine: boolean;
+  /** 1-based line and column just after its last character. */
+  endLine: number;
+  endColumn: number;
 }
 
 /** Keywords that begin a statement (each also a valid `WORD`). */
@@ -56,6 +59,8 @@ export class Tokenizer {
   /** Line on which the previous token ended (0 before the first token). */
   private lastTokenLine = 0;
   private peeked: Token[] = [];
+  /** The token `next()` returned last. */
+  private last: Token | undefined;
   /** Sticky regular expressions (own instances: `lastIndex` is state). */
   private readonly number = new RegExp(NUMBER, 'y');
   private readonly statementLine = new RegExp(STATEMENT_LINE, 'y');
@@ -69,7 +74,13 @@ export class Tokenizer {
 
   /** The next token, consuming it. */
   next(): Token {
-    return this.peeked.shift() ?? this.scan();
+    this.last = this.peeked.shift() ?? this.scan();
+    return this.last;
+  }
+
+  /** The token `next()` returned last, if any. */
+  get previous(): Token | undefined {
+    return this.last;
   }
 
   /** The token `ahead` positions on (0 = the next one), without consuming anything. */
@@ -139,7 +150,16 @@ export class Tokenizer {
   }
 
   private make(kind: TokenKind, text: string, pos: number, line: number, lineStart: number): Token {
-    const token: Token = { kind, text, pos, line, column: pos - lineStart + 1, firstOnLine: line !== this.lastTokenLine };
+    const token: Token = {
+      kind,
+      text,
+      pos,
+      line,
+      column: pos - lineStart + 1,
+      firstOnLine: line !== this.lastTokenLine,
+      endLine: this.line,
+      endColumn: this.pos - this.lineStart + 1,
+    };
     this.lastTokenLine = this.line;
     return token;
   }

@@ -94,37 +94,25 @@ describe('Intel (little endian, @1) by hand', () => {
   });
 });
 
+const WIDE = `BO_ 3 W: 8 X
+ SG_ F32LE : 0|32@1- (1,0) [0|0] "" X
+ SG_ F32BE : 39|32@0- (2,1) [0|0] "" X
+BO_ 4 D: 8 X
+ SG_ F64LE : 0|64@1- (1,0) [0|0] "" X
+BO_ 5 E: 8 X
+ SG_ F64BE : 7|64@0- (1,0) [0|0] "" X
+BO_ 6 U64: 8 X
+ SG_ BE64 : 7|64@0+ (1,0) [0|0] "" X
+ SG_ LE40 : 4|40@1- (1,0) [0|0] "" X
+SIG_VALTYPE_ 3 F32LE : 1;
+SIG_VALTYPE_ 3 F32BE : 1;
+SIG_VALTYPE_ 4 F64LE : 2;
+SIG_VALTYPE_ 5 F64BE : 2;
+`;
+
 describe('wide and float signals', () => {
-  const c = codecOf(`BO_ 3 W: 8 X
- SG_ F32LE : 0|32@1- (1,0) [0|0] "" X
- SG_ F32BE : 39|32@0- (2,1) [0|0] "" X
-BO_ 4 D: 8 X
- SG_ F64LE : 0|64@1- (1,0) [0|0] "" X
-BO_ 5 E: 8 X
- SG_ F64BE : 7|64@0- (1,0) [0|0] "" X
-BO_ 6 U64: 8 X
- SG_ BE64 : 7|64@0+ (1,0) [0|0] "" X
- SG_ LE40 : 4|40@1- (1,0) [0|0] "" X
-SIG_VALTYPE_ 3 F32LE : 1;
-SIG_VALTYPE_ 3 F32BE : 1;
-SIG_VALTYPE_ 4 F64LE : 2;
-SIG_VALTYPE_ 5 F64BE : 2;
-`);
-  const db = parseDbc(`BO_ 3 W: 8 X
- SG_ F32LE : 0|32@1- (1,0) [0|0] "" X
- SG_ F32BE : 39|32@0- (2,1) [0|0] "" X
-BO_ 4 D: 8 X
- SG_ F64LE : 0|64@1- (1,0) [0|0] "" X
-BO_ 5 E: 8 X
- SG_ F64BE : 7|64@0- (1,0) [0|0] "" X
-BO_ 6 U64: 8 X
- SG_ BE64 : 7|64@0+ (1,0) [0|0] "" X
- SG_ LE40 : 4|40@1- (1,0) [0|0] "" X
-SIG_VALTYPE_ 3 F32LE : 1;
-SIG_VALTYPE_ 3 F32BE : 1;
-SIG_VALTYPE_ 4 F64LE : 2;
-SIG_VALTYPE_ 5 F64BE : 2;
-`);
+  const db = parseDbc(WIDE);
+  const c = compileDbc(db).messages[0]!;
   const codec = compileDbc(db);
 
   it('float32 in both byte orders reinterprets the raw bits', () => {
@@ -160,8 +148,8 @@ describe('multiplexing', () => {
  SG_ A m0 : 8|16@1+ (1,0) [0|0] "" X
  SG_ B m1 : 8|8@1- (1,0) [0|0] "" X
  SG_ Sub m2M : 8|8@1+ (1,0) [0|0] "" X
- SG_ C : 16|8@1+ (1,0) [0|0] "" X
- SG_ D : 24|8@1+ (1,0) [0|0] "" X
+ SG_ C m1 : 16|8@1+ (1,0) [0|0] "" X
+ SG_ D m2 : 24|8@1+ (1,0) [0|0] "" X
 SG_MUL_VAL_ 10 Sub Sel 2-2;
 SG_MUL_VAL_ 10 A Sel 0-0;
 SG_MUL_VAL_ 10 B Sel 1-1, 9-12;
@@ -207,7 +195,7 @@ describe('short, long and odd data never throw', () => {
   const c = compileDbc(db).messages[0]!;
 
   it('the signal past the declared length is a DBC_SIGNAL_RANGE warning but still loads', () => {
-    expect(db.warnings.map((w) => [w.code, w.line, w.column])).toEqual([['DBC_SIGNAL_RANGE', 4, 15]]);
+    expect(db.warnings.map((w) => [w.code, w.line, w.column])).toEqual([['DBC_SIGNAL_RANGE', 4, 13]]);
     expect(c.message.signals).toHaveLength(3);
   });
 
@@ -220,12 +208,13 @@ describe('short, long and odd data never throw', () => {
     expect(c.decode(bytes(1, 2, 3), 2)).toEqual({ A: 1, B: 0x0102 });
     expect(c.decode(bytes(1, 2, 3), 99)).toEqual({ A: 1, B: 0x0102, Past: 3 });
     expect(c.decode(bytes(1, 2, 3), 0)).toEqual({});
-    expect(c.encode({ A: 1, B: 2, Past: 3 })).toEqual(bytes(1, 0));
+    // A and B overlap in byte 0: encoding ORs them, as cantools does.
+    expect(c.encode({ A: 1, B: 2, Past: 3 })).toEqual(bytes(1, 2));
   });
 
   it('works on Buffers and on subarrays', () => {
-    expect(c.decode(Buffer.from([9, 1, 2]))).toEqual({ A: 9, B: 0x0102, Past: 2 });
-    expect(c.decode(bytes(0, 0, 9, 1, 2).subarray(2))).toEqual({ A: 9, B: 0x0102, Past: 2 });
+    expect(c.decode(Buffer.from([9, 1, 2]))).toEqual({ A: 9, B: 0x0901, Past: 2 });
+    expect(c.decode(bytes(0, 0, 9, 1, 2).subarray(2))).toEqual({ A: 9, B: 0x0901, Past: 2 });
   });
 });
 

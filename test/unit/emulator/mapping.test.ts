@@ -57,6 +57,7 @@ describe('parseMapping', () => {
     ['enumeration key unknown', { ...base, signals: { 'A.B': { quantity: 'gear', map: { X: 0 }, default: 0 } } }, /map\["X"\]: quantity gear takes only P, R, N, D/],
     ['numeric map key not a number', { ...base, signals: { 'A.B': { quantity: 'currentGear', map: { first: 1 } } } }, /map keys must be numbers/],
     ['map value not usable', { ...base, signals: { 'A.B': { quantity: 'currentGear', map: { '1': null } } } }, /map\["1"\]: must be a finite number or a value-table text/],
+    ['default without a map', { ...base, signals: { 'A.B': { quantity: 'speedKmh', default: 0 } } }, /default: applies only together with "map"/],
     ['empty map', { ...base, signals: { 'A.B': { quantity: 'currentGear', map: {} } } }, /map: must be a non-empty object/],
   ];
   for (const [name, json, message] of cases) {

@@ -181,6 +181,18 @@ describe('TrafficGenerator logic', () => {
     expect(bad({ cycleTimeMs: { Nope: 10 } })).toThrow(/the DBC has no message Nope/);
   });
 
+  it('drops frames further behind than maxBacklogMs instead of bursting them', () => {
+    const { codec } = recordingCodec(tinyDb());
+    const clock = new ManualClock();
+    const gen = new TrafficGenerator({ codec, model: new VehicleModel({ seed: 1 }), rng: new SeededRng(1), clock, bus: 'can0', maxBacklogMs: 1000, jitter: 0 });
+    const frames = gen.framesUntil(clock.nowMicros() + 3600_000_000);
+    // Three 100 ms messages: about one second's worth each, the rest of the hour dropped.
+    expect(frames.length).toBeGreaterThanOrEqual(27);
+    expect(frames.length).toBeLessThanOrEqual(33);
+    expect(gen.framesDropped + frames.length).toBeGreaterThanOrEqual(3 * 36_000 - 3);
+    expect(frames[0]!.ts).toBeGreaterThanOrEqual(clock.nowMicros() + 3599_000_000);
+  });
+
   it('drives the model from the frame times when asked to', () => {
     const { codec } = recordingCodec(tinyDb());
     const clock = new ManualClock();

@@ -1,15 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { compileDbc } from '../../../drivers/can/dbc/codec.js';
+import { compileDbc, compileMessage } from '../../../drivers/can/dbc/codec.js';
 import type { DbcCodec, DbcDatabase, DbcSignal } from '../../../drivers/can/dbc/model.js';
 import { loadDbcFile } from '../../../drivers/can/dbc/parser.js';
 import { type CanFrame, validateFrame } from '../../../drivers/can/frame.js';
 import { builtinMapping } from '../../../hw-emulator/mappings/builtin.js';
 import { type ResolvedMapping, resolveMapping } from '../../../hw-emulator/mappings/resolve.js';
 import { TrafficGenerator } from '../../../hw-emulator/traffic/generator.js';
+import { signalBits } from '../../../hw-emulator/traffic/overlaps.js';
 import { rawRange } from '../../../hw-emulator/traffic/signals.js';
 import { VehicleModel } from '../../../hw-emulator/vehicle/model.js';
 import { SeededRng } from '../../../hw-emulator/vehicle/random.js';
 import type { VehicleState } from '../../../hw-emulator/vehicle/state.js';
+import { message, signal } from './dbc-builders.js';
 import { ManualClock } from './fake-clock.js';
 
 const FIXTURES = [
@@ -197,5 +199,21 @@ describe('VW MQB speed on the bus', () => {
       }
     }
     expect(moving).toBeGreaterThan(20);
+  });
+});
+
+describe('signalBits', () => {
+  it('places each raw bit where the codec writes it, for both byte orders', () => {
+    for (const byteOrder of ['little_endian', 'big_endian'] as const) {
+      for (const [startBit, length] of [[0, 1], [7, 8], [12, 13], [39, 16], [63, 1], [20, 33]] as const) {
+        const s = signal({ name: 'S', startBit, length, byteOrder });
+        const codec = compileMessage(message({ id: 1, name: 'M', signals: [s] }));
+        signalBits(s).forEach((g, k) => {
+          const data = codec.encode({ S: 2 ** k });
+          const set = [...data].flatMap((byte, i) => [0, 1, 2, 3, 4, 5, 6, 7].filter((b) => (byte >> b) & 1).map((b) => i * 8 + b));
+          expect(set, `${byteOrder} ${startBit}|${length} bit ${k}`).toEqual([g]);
+        });
+      }
+    }
   });
 });
