@@ -1,11 +1,11 @@
 // DBC decode throughput: compiled codecs over random traffic for every fixture DBC, the
 // allocation-free decodeValues path, and a naive bit-by-bit interpreter as the in-run baseline.
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileDbc } from '../drivers/can/dbc/codec.js';
 import type { DbcCodec, DbcMessage, DbcSignal, MessageCodec } from '../drivers/can/dbc/model.js';
-import { loadDbcFile } from '../drivers/can/dbc/parser.js';
+import { loadDbcFile, parseDbc } from '../drivers/can/dbc/parser.js';
 import { prng } from './lib-traffic.js';
 
 type Emit = (name: string, value: number, unit: string) => void;
@@ -139,7 +139,24 @@ function bitwisePass(codec: DbcCodec, t: Traffic): () => number {
   };
 }
 
+/** Median time to parse a DBC file's text, after a few warm-up parses. */
+function parseMs(text: string): number {
+  for (let i = 0; i < 5; i++) parseDbc(text);
+  const times: number[] = [];
+  for (let i = 0; i < 15; i++) {
+    const start = performance.now();
+    parseDbc(text);
+    times.push(performance.now() - start);
+  }
+  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)]!;
+}
+
 export async function run(emit: Emit): Promise<void> {
+  const vw = readFileSync(join(FIXTURES, 'vw_mqb.dbc'), 'utf8');
+  const start = performance.now();
+  parseDbc(vw);
+  emit('dbc.parse.vw_mqb.cold', performance.now() - start, 'ms');
+  emit('dbc.parse.vw_mqb', parseMs(vw), 'ms');
   const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.dbc')).sort();
   for (const file of files) {
     const name = basename(file, '.dbc');

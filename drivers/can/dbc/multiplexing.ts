@@ -1,4 +1,4 @@
-import type { RawMessage, RawMuxValues, Warn } from './statements.js';
+import type { RawMessage, RawMuxValues, Warn } from './raw.js';
 
 /**
  * Multiplexing as cantools resolves it. A message with exactly one switch (`M` or `mNM`) uses it

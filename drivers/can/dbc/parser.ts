@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { TextDecoder } from 'node:util';
 import { TcuError } from '../../../core/errors.js';
 import type { DbcDatabase, DbcWarning, ParseOptions } from './model.js';
 import { buildDatabase } from './semantics.js';
-import { parseStatements, type Warn } from './statements.js';
+import type { Warn } from './raw.js';
+import { parseStatements } from './statements.js';
 
 /**
  * Reads a DBC file into a {@link DbcDatabase}, with the semantics of cantools (`cantools.database
@@ -59,7 +61,16 @@ function decodeText(bytes: Uint8Array): string {
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
-    // Not UTF-8: the legacy single-byte encoding DBC editors write.
-    return new TextDecoder('windows-1252').decode(bytes);
+    // Not UTF-8: the legacy single-byte encoding DBC editors write (Latin-1 where a Node built
+    // without ICU has no Windows-1252 decoder).
+    return windows1252()?.decode(bytes) ?? Buffer.from(bytes).toString('latin1');
+  }
+}
+
+function windows1252(): TextDecoder | undefined {
+  try {
+    return new TextDecoder('windows-1252');
+  } catch {
+    return undefined;
   }
 }

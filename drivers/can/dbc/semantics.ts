@@ -5,7 +5,7 @@ import type {
   DbcNode,
   DbcSignal,
 } from './model.js';
-import type { RawDbc, RawMessage, RawSignal, RawTarget, RawValue, Warn, Where } from './statements.js';
+import type { RawDbc, RawMessage, RawSignal, RawTarget, RawValue, Warn, Where } from './raw.js';
 import { resolveMultiplexing } from './multiplexing.js';
 
 /**
@@ -29,6 +29,7 @@ const VALUE_TYPES: ReadonlySet<string> = new Set(['INT', 'HEX', 'FLOAT', 'STRING
 export function buildDatabase(raw: RawDbc, warn: Warn): DbcDatabase {
   const definitions = attributeDefinitions(raw, warn);
   const byId = new Map<number, MessageEntry[]>();
+  const byFrame = new Map<string, string>();
   const entries: MessageEntry[] = [];
   for (const rm of raw.messages) {
     const signals = new Map<string, { raw: RawSignal; signal: DbcSignal }[]>();
@@ -55,11 +56,14 @@ export function buildDatabase(raw: RawDbc, warn: Warn): DbcDatabase {
     entries.push(entry);
     const same = byId.get(rm.dbcId);
     if (same === undefined) byId.set(rm.dbcId, [entry]);
-    else {
-      if (!rm.drop && same.some((e) => !e.raw.drop)) {
-        warn('DBC_SEMANTIC', `message ${rm.name} repeats id ${rm.dbcId}; the later definition wins lookups`, rm.where);
+    else same.push(entry);
+    const key = `${rm.extended ? 'x' : 's'}${rm.id}`;
+    if (!rm.drop) {
+      const earlier = byFrame.get(key);
+      if (earlier !== undefined) {
+        warn('DBC_SEMANTIC', `message ${rm.name} has the same ${rm.extended ? 'extended' : 'standard'} id 0x${rm.id.toString(16)} as ${earlier}; the later one wins lookups`, rm.where);
       }
-      same.push(entry);
+      byFrame.set(key, rm.name);
     }
   }
 

@@ -1,6 +1,7 @@
-import type { ErrorCode } from '../../../core/errors.js';
 import type { DbcSignal } from './model.js';
-import { STATEMENT_KEYWORDS, Tokenizer, type Token } from './tokenizer.js';
+import type { RawDbc, RawMessage, RawTarget, RawValue, ObjectKind, Where, Warn } from './raw.js';
+import { describe, isKeywordAtLineStart, StatementError, TokenReader, where } from './reader.js';
+import { STATEMENT_KEYWORDS, type Token } from './tokenizer.js';
 
 /**
  * The DBC grammar: statements → plain records with their positions ({@link RawDbc}). Nothing is
@@ -8,112 +9,6 @@ import { STATEMENT_KEYWORDS, Tokenizer, type Token } from './tokenizer.js';
  * in any order); `semantics.ts` turns the records into the database. A statement that does not
  * parse becomes a warning and the parser resynchronises at the next statement keyword at line start.
  */
-
-export interface Where {
-  line: number;
-  column: number;
-}
-
-export type Warn = (code: ErrorCode, message: string, where: Where) => void;
-
-export type ObjectKind = '' | 'BU_' | 'BO_' | 'SG_' | 'EV_';
-
-export interface RawSignal {
-  signal: DbcSignal;
-  /** The multiplexer indicator as written (`M`, `m3`, `m3M`), `''` when none. */
-  mux: string;
-  where: Where;
-}
-
-export interface RawMessage {
-  /** The identifier exactly as written (bit 31 = extended). */
-  dbcId: number;
-  id: number;
-  extended: boolean;
-  name: string;
-  length: number;
-  sender: string;
-  signals: RawSignal[];
-  where: Where;
-  /** Not kept in the database (the `VECTOR__INDEPENDENT_SIG_MSG` pseudo message, impossible ids). */
-  drop: boolean;
-}
-
-export interface RawValue {
-  text: string;
-  isString: boolean;
-  where: Where;
-}
-
-/** The object a `CM_` or `BA_` is about: kind, message id (`BO_`, `SG_`), name (`SG_`, `BU_`, `EV_`). */
-export interface RawTarget {
-  kind: ObjectKind;
-  dbcId: number;
-  name: string;
-  where: Where;
-}
-
-export interface RawComment {
-  target: RawTarget;
-  text: string;
-}
-
-export interface RawAttributeDefinition {
-  objectType: ObjectKind;
-  name: string;
-  valueType: string;
-  values: RawValue[];
-  where: Where;
-}
-
-export interface RawAttributeDefault {
-  name: string;
-  value: RawValue;
-  where: Where;
-}
-
-export interface RawAttribute {
-  name: string;
-  target: RawTarget;
-  value: RawValue;
-  where: Where;
-}
-
-export interface RawChoices {
-  target: RawTarget;
-  entries: Array<[number, string]>;
-}
-
-export interface RawSignalType {
-  target: RawTarget;
-  type: number;
-}
-
-export interface RawSenders {
-  target: RawTarget;
-  nodes: string[];
-}
-
-export interface RawMuxValues {
-  target: RawTarget;
-  switchName: string;
-  ids: number[];
-}
-
-export interface RawDbc {
-  version: string;
-  nodes: string[];
-  messages: RawMessage[];
-  comments: RawComment[];
-  attributeDefinitions: RawAttributeDefinition[];
-  attributeDefaults: RawAttributeDefault[];
-  attributes: RawAttribute[];
-  choices: RawChoices[];
-  valueTables: Map<string, Map<number, string>>;
-  signalTypes: RawSignalType[];
-  senders: RawSenders[];
-  muxValues: RawMuxValues[];
-}
 
 /** Statements cantools knows and this codec has no use for: parsed up to their `;` and dropped. */
 const SKIPPED: ReadonlySet<string> = new Set([
@@ -126,46 +21,11 @@ const MUX_INDICATOR = /^(?:M|m\d+M?)$/;
 const MAX_MUX_IDS = 1 << 16;
 const EXTENDED_FLAG = 0x80000000;
 
-class StatementError extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    /** Where parsing stopped (recovery starts from there). */
-    readonly token: Token,
-    /** Where to report it, when not at `token`. */
-    readonly at: Where = where(token),
-  ) {
-    super(message);
-  }
-}
-
-function where(t: Token): Where {
-  return { line: t.line, column: t.column };
-}
-
-function describe(t: Token): string {
-  switch (t.kind) {
-    case 'eof':
-      return 'end of file';
-    case 'string':
-      return `string "${t.text.length > 20 ? `${t.text.slice(0, 20)}...` : t.text}"`;
-    case 'error':
-      return t.text;
-    default:
-      return `'${t.text}'`;
-  }
-}
-
-function isKeywordAtLineStart(t: Token): boolean {
-  return t.kind === 'word' && t.firstOnLine && STATEMENT_KEYWORDS.has(t.text);
-}
-
 export function parseStatements(text: string, warn: Warn): RawDbc {
   return new StatementParser(text, warn).parse();
 }
 
-class StatementParser {
-  private readonly tk: Tokenizer;
+class StatementParser extends TokenReader {
   private message: RawMessage | null = null;
   private readonly raw: RawDbc = {
     version: '',
@@ -181,13 +41,6 @@ class StatementParser {
     senders: [],
     muxValues: [],
   };
-
-  constructor(
-    text: string,
-    private readonly warn: Warn,
-  ) {
-    this.tk = new Tokenizer(text);
-  }
 
   parse(): RawDbc {
     for (;;) {
@@ -265,120 +118,6 @@ class StatementParser {
         if (SKIPPED.has(keyword)) return this.skipStatement();
         throw new StatementError('DBC_UNSUPPORTED', 'statement not supported', t);
     }
-  }
-
-  // ----- token helpers -----
-
-  /**
-   * A token that is not what the grammar wants. When it starts a new line, the line before
-   * ended too early: the warning points just after that line's last token.
-   */
-  private fail(t: Token, expected: string): never {
-    const prev = this.tk.previous;
-    const early = t.firstOnLine && prev !== undefined && prev !== t && t.kind !== 'error';
-    const at = early ? { line: prev.endLine, column: prev.endColumn } : where(t);
-    throw new StatementError('DBC_SYNTAX', `expected ${expected}, got ${describe(t)}`, t, at);
-  }
-
-  /** Just after the last token consumed. */
-  private afterPrevious(): Where {
-    const prev = this.tk.previous;
-    return prev === undefined ? { line: 1, column: 1 } : { line: prev.endLine, column: prev.endColumn };
-  }
-
-  private word(what: string): string {
-    const t = this.tk.next();
-    if (t.kind !== 'word' || isKeywordAtLineStart(t)) this.fail(t, what);
-    return t.text;
-  }
-
-  private string(what: string): string {
-    const t = this.tk.next();
-    if (t.kind !== 'string') this.fail(t, what);
-    return t.text;
-  }
-
-  private numberToken(what: string): Token {
-    const t = this.tk.next();
-    if (t.kind !== 'number') this.fail(t, what);
-    return t;
-  }
-
-  private float(what: string): number {
-    const t = this.numberToken(what);
-    const v = Number(t.text);
-    if (!Number.isFinite(v)) throw new StatementError('DBC_SYNTAX', `${what} '${t.text}' is not a finite number`, t);
-    return v;
-  }
-
-  private int(what: string, min: number, max: number): number {
-    const t = this.numberToken(what);
-    const v = Number(t.text);
-    if (!Number.isInteger(v) || v < min || v > max) {
-      throw new StatementError('DBC_SYNTAX', `${what} '${t.text}' is not an integer in ${min}..${max}`, t);
-    }
-    return v;
-  }
-
-  /** Consumes `ch`; when `optional`, only if it is there. */
-  private punct(ch: string, optional = false): boolean {
-    const p = this.tk.peek();
-    if (p.kind === 'punct' && p.text === ch) {
-      this.tk.next();
-      return true;
-    }
-    if (!optional) this.fail(this.tk.next(), `'${ch}'`);
-    return false;
-  }
-
-  private value(): RawValue {
-    const t = this.tk.next();
-    if (t.kind !== 'number' && t.kind !== 'string') this.fail(t, 'a number or a string');
-    return { text: t.text, isString: t.kind === 'string', where: where(t) };
-  }
-
-  /** The closing `;`. A missing one before the next statement is only a warning. */
-  private end(): void {
-    const t = this.tk.peek();
-    if (t.kind === 'punct' && t.text === ';') {
-      this.tk.next();
-      return;
-    }
-    if (t.kind === 'eof' || isKeywordAtLineStart(t)) {
-      this.warn('DBC_SYNTAX', `missing ';' before ${describe(t)}`, this.afterPrevious());
-      return;
-    }
-    this.fail(this.tk.next(), "';'");
-  }
-
-  private skipStatement(): void {
-    for (;;) {
-      const t = this.tk.peek();
-      if (t.kind === 'error') this.fail(this.tk.next(), "';'");
-      if (t.kind === 'eof' || isKeywordAtLineStart(t)) return this.end();
-      this.tk.next();
-      if (t.kind === 'punct' && t.text === ';') return;
-    }
-  }
-
-  private messageId(): { dbcId: number; target: Where } {
-    const t = this.tk.peek();
-    return { dbcId: this.int('message id', 0, 0xffffffff), target: where(t) };
-  }
-
-  private signalTarget(): RawTarget {
-    const { dbcId, target } = this.messageId();
-    const name = this.word('signal name');
-    return { kind: 'SG_', dbcId, name, where: target };
-  }
-
-  private valuePairs(): Array<[number, string]> {
-    const pairs: Array<[number, string]> = [];
-    while (this.tk.peek().kind === 'number') {
-      const raw = this.float('value');
-      pairs.push([raw, this.string('value description')]);
-    }
-    return pairs;
   }
 
   // ----- statements -----
@@ -460,9 +199,11 @@ class StatementParser {
     this.punct(']');
     const unit = this.string('unit');
     const receivers: string[] = [];
-    for (let r = this.tk.peek(); r.kind === 'word' && !r.firstOnLine && !isKeywordAtLineStart(r); r = this.tk.peek()) {
+    // Comma-separated; a list may continue on the next line after a comma.
+    let comma = false;
+    for (let r = this.tk.peek(); r.kind === 'word' && (comma || !r.firstOnLine) && !isKeywordAtLineStart(r); r = this.tk.peek()) {
       receivers.push(this.tk.next().text);
-      this.punct(',', true);
+      comma = this.punct(',', true);
     }
     if (length < 1 || length > 64) {
       this.warn('DBC_SIGNAL_RANGE', `signal ${name} has length ${length}, not 1..64; ignored`, where(lengthToken));

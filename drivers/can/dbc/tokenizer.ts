@@ -59,8 +59,9 @@ export class Tokenizer {
   /** Line on which the previous token ended (0 before the first token). */
   private lastTokenLine = 0;
   private peeked: Token[] = [];
-  /** The token `next()` returned last. */
+  /** The tokens `next()` returned last and the one before. */
   private last: Token | undefined;
+  private beforeLast: Token | undefined;
   /** Sticky regular expressions (own instances: `lastIndex` is state). */
   private readonly number = new RegExp(NUMBER, 'y');
   private readonly statementLine = new RegExp(STATEMENT_LINE, 'y');
@@ -74,13 +75,14 @@ export class Tokenizer {
 
   /** The next token, consuming it. */
   next(): Token {
+    this.beforeLast = this.last;
     this.last = this.peeked.shift() ?? this.scan();
     return this.last;
   }
 
-  /** The token `next()` returned last, if any. */
-  get previous(): Token | undefined {
-    return this.last;
+  /** The token consumed before `t` (`t` being the last consumed or the next one). */
+  before(t: Token): Token | undefined {
+    return t === this.last ? this.beforeLast : this.last;
   }
 
   /** The token `ahead` positions on (0 = the next one), without consuming anything. */

@@ -250,7 +250,7 @@ VAL_ 30 Gear 0 "P" 1 "R" 3 "D" ;
     expect(c.encode({})[4]).toBe(200);
     expect(c.decodeWithChoices(c.encode({ Gear: 'R' })).Gear).toBe('R');
     expect(c.decodeWithChoices(c.encode({ Gear: 2 })).Gear).toBe(2);
-    for (const bad of [{ Gear: 'X' }, { U8: 'P' }, { U8: NaN }]) {
+    for (const bad of [{ Gear: 'X' }, { U8: 'P' }, { U8: NaN }] as Array<Record<string, string | number>>) {
       let err: unknown;
       try {
         c.encode(bad);

@@ -52,11 +52,11 @@ describe('tolerant parsing of broken input', () => {
 `);
     expect(names(db)).toEqual(['A:Good1,Good2']);
     expect(codes(db)).toEqual([
-      ['DBC_SYNTAX', 4, 2],
-      ['DBC_SYNTAX', 4, 19],
-      ['DBC_SYNTAX', 5, 14],
-      ['DBC_SYNTAX', 6, 16],
-      ['DBC_SIGNAL_RANGE', 7, 16],
+      ['DBC_SYNTAX', 3, 22], // the line ends after '(1,': reported where the offset should be
+      ['DBC_SYNTAX', 4, 22], // byte order 2
+      ['DBC_SYNTAX', 5, 13], // multiplexer indicator x7
+      ['DBC_SYNTAX', 6, 17], // '@' where the length should be
+      ['DBC_SIGNAL_RANGE', 7, 16], // length 0
     ]);
   });
 
@@ -93,7 +93,7 @@ CM_ "dangling at the end`);
     expect(db.messages[0]!.signals[0]!.comment).toBeUndefined();
     expect(codes(db)).toEqual([
       ['DBC_SYNTAX', 3, 13],
-      ['DBC_SYNTAX', 6, 28],
+      ['DBC_SYNTAX', 6, 29],
       ['DBC_SYNTAX', 8, 5],
     ]);
     expect(db.warnings.every((w) => w.message.includes('unterminated string'))).toBe(true);
@@ -147,8 +147,8 @@ CM_ "x";
     expect(db.messages[0]!.comment).toBe('c');
     expect(db.messages[0]!.signals[0]!.choices).toEqual(new Map([[0, 'z']]));
     expect(codes(db)).toEqual([
-      ['DBC_SYNTAX', 4, 1],
-      ['DBC_SYNTAX', 5, 1],
+      ['DBC_SYNTAX', 3, 14],
+      ['DBC_SYNTAX', 4, 15],
     ]);
   });
 
@@ -177,7 +177,7 @@ SG_MUL_VAL_ 1 S Nope 0-1;
     expect(db.messages.map((m) => [m.id, m.extended])).toEqual([[2048, true], [2048, true]]);
     expect(codes(db)).toEqual([
       ['DBC_EXTENDED_ID', 1, 5],
-      ['DBC_SEMANTIC', 2, 1],
+      ['DBC_SEMANTIC', 2, 5],
     ]);
   });
 

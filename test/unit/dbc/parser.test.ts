@@ -243,6 +243,12 @@ BA_ "SystemNodeLongSymbol" BU_ N1 "Node_Long";
     expect(db.nodes[0]!.name).toBe('Node_Long');
   });
 
+  it('receivers may continue on the next line after a comma', () => {
+    const db = parseDbc('BO_ 1 M: 1 X\n SG_ S : 0|8@1+ (1,0) [0|0] "" A,\n  B\n');
+    expect(db.warnings).toEqual([]);
+    expect(db.messages[0]!.signals[0]!.receivers).toEqual(['A', 'B']);
+  });
+
   it('senders: Vector__XXX alone means none', () => {
     const db = parseDbc('BO_ 1 M: 1 Vector__XXX\n SG_ S : 0|8@1+ (1,0) [0|0] "" Vector__XXX\n');
     expect(db.messages[0]).toMatchObject({ sender: 'Vector__XXX', transmitters: [] });
