@@ -54,14 +54,15 @@ function measure(pass: () => number): number {
 }
 
 function decodePass(codec: DbcCodec, t: Traffic): () => number {
-  let sink = 0;
+  // Results are kept (a ring of the last 1024), so the optimiser cannot elide the objects.
+  const kept: Record<string, number>[] = new Array<Record<string, number>>(1024);
   return () => {
     const { ids, ext, data } = t;
     for (let i = 0; i < FRAMES; i++) {
       const c = codec.get(ids[i]!, ext[i] === 1);
-      if (c !== undefined && c.decode(data[i]!) !== undefined) sink++;
+      if (c !== undefined) kept[i & 1023] = c.decode(data[i]!);
     }
-    return sink > 0 ? FRAMES : 0;
+    return kept.length === 1024 ? FRAMES : 0;
   };
 }
 

@@ -53,9 +53,9 @@ export function processIO(): CommandIO {
   return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, stop: controller.signal, isTTY: process.stdout.isTTY === true };
 }
 
-/** Writes `text`, resolving once the stream can take more (backpressure). */
-export function write(stream: NodeJS.WritableStream, text: string): Promise<void> | undefined {
-  if (stream.write(text)) return undefined;
+/** Writes `chunk`, resolving once the stream can take more (backpressure). */
+export function write(stream: NodeJS.WritableStream, chunk: string | Uint8Array): Promise<void> | undefined {
+  if (stream.write(chunk)) return undefined;
   return new Promise((resolve) => stream.once('drain', () => resolve()));
 }
 

@@ -3,6 +3,7 @@ import { access } from 'node:fs/promises';
 import { TcuError } from '../../core/errors.js';
 import { compileDbc } from '../../drivers/can/dbc/codec.js';
 import { loadDbcFile } from '../../drivers/can/dbc/parser.js';
+import { ByteWriter } from '../decode/byte-writer.js';
 import { CandumpLineDecoder } from '../decode/line-decoder.js';
 import { EXIT, parseCommandArgs, requireString, write, type CommandIO } from '../../core/cli.js';
 
@@ -58,26 +59,19 @@ export async function decodeCommand(argv: string[], io: CommandIO): Promise<numb
 
   const input = values.log === undefined ? io.stdin : await openLog(values.log);
   let pending = '';
-  let out = '';
+  const out = new ByteWriter(OUTPUT_CHUNK * 2);
   for await (const chunk of input) {
     const text = pending + (typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('latin1'));
     let start = 0;
     for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
-      const json = decoder.decodeLine(text.slice(start, nl));
-      if (json !== undefined) out += json + '\n';
+      decoder.decodeLineTo(text.slice(start, nl), out);
       start = nl + 1;
     }
     pending = text.slice(start);
-    if (out.length >= OUTPUT_CHUNK) {
-      await write(io.stdout, out);
-      out = '';
-    }
+    if (out.length >= OUTPUT_CHUNK) await write(io.stdout, out.take());
   }
-  if (pending.length > 0) {
-    const json = decoder.decodeLine(pending);
-    if (json !== undefined) out += json + '\n';
-  }
-  if (out.length > 0) await write(io.stdout, out);
+  if (pending.length > 0) decoder.decodeLineTo(pending, out);
+  if (out.length > 0) await write(io.stdout, out.take());
 
   const c = decoder.counters();
   io.stderr.write(
