@@ -35,7 +35,10 @@ export class CandumpWriter {
   private readonly flushIntervalMs: number;
   private readonly maxBufferedBytes: number;
   private chunks: string[] = [];
+  /** Bytes in `chunks`, not yet handed to a file write. */
   private buffered = 0;
+  /** Bytes handed to file writes that have not completed. */
+  private inFlight = 0;
   private writing: Promise<void> = Promise.resolve();
   private failure: TcuError | undefined;
   private timer: TimerHandle | undefined;
@@ -70,7 +73,7 @@ export class CandumpWriter {
   write(frame: CanFrame): boolean {
     if (this.closed) throw new TcuError('FILE_WRITE', `candump writer for ${this.path} is closed`);
     const line = formatCandumpLine(frame) + '\n';
-    if (this.buffered + line.length > this.maxBufferedBytes) {
+    if (this.buffered + this.inFlight + line.length > this.maxBufferedBytes) {
       this.stats.inc('dropped');
       return false;
     }
@@ -119,6 +122,8 @@ export class CandumpWriter {
     if (this.chunks.length === 0) return;
     const text = this.chunks.join('');
     this.chunks = [];
+    this.inFlight += this.buffered;
+    this.buffered = 0;
     this.writing = this.writing.then(async () => {
       try {
         await this.file.appendFile(text, 'utf8');
@@ -128,7 +133,7 @@ export class CandumpWriter {
         this.failure = asTcuError(err, 'FILE_WRITE', `cannot append to candump log ${this.path}`);
         this.options.onError?.(this.failure);
       } finally {
-        this.buffered -= text.length;
+        this.inFlight -= text.length;
       }
     });
   }

@@ -202,6 +202,20 @@ describe('CandumpWriter', () => {
     expect(writer.counters()).toMatchObject({ written: 3, dropped: 0 });
   });
 
+  it('batches a burst into few large writes while earlier writes are still in flight', async () => {
+    const path = join(dir, 'burst.log');
+    const writer = await CandumpWriter.open(path, { flushBytes: 4096 });
+    const frame = makeFrame({ id: 0x123, data: new Uint8Array(8), ts: 1_436_509_052_249_713 });
+    const n = 20_000; // about 760 KB of lines, written without yielding to the event loop
+    for (let i = 0; i < n; i++) expect(writer.write(frame)).toBe(true);
+    await writer.close();
+    const c = writer.counters();
+    expect(c).toMatchObject({ written: n, dropped: 0, writeErrors: 0 });
+    // One write per ~4 KiB, not one per line.
+    expect(c.flushes).toBeLessThan(n / 50);
+    expect(readFileSync(path, 'utf8').trimEnd().split('\n')).toHaveLength(n);
+  });
+
   it('flushes on its interval through the injected clock, and drops when the buffer is full', async () => {
     const path = join(dir, 'timed.log');
     const timers: (() => void)[] = [];
