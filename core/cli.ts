@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { Clock } from './clock.js';
 import { TcuError, type ErrorCode } from './errors.js';
 
 /** Exit codes shared by every program; documented in the README. */
@@ -44,19 +45,58 @@ export interface CommandIO {
   isTTY?: boolean;
 }
 
-/** The process's own streams; SIGINT and SIGTERM abort `stop`. */
+/**
+ * The process's own streams. The first SIGINT or SIGTERM aborts `stop` (a clean shutdown); a second
+ * one ends the process at once with 128 + the signal number, for a shutdown that hangs.
+ */
 export function processIO(): CommandIO {
   const controller = new AbortController();
-  const onSignal = (): void => controller.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (controller.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, stop: controller.signal, isTTY: process.stdout.isTTY === true };
 }
 
-/** Writes `chunk`, resolving once the stream can take more (backpressure). */
+/**
+ * Writes `chunk`; when the stream is full, resolves once it drains, and rejects if the stream
+ * fails or closes first (a reader that went away), so a writer never waits forever.
+ */
 export function write(stream: NodeJS.WritableStream, chunk: string | Uint8Array): Promise<void> | undefined {
   if (stream.write(chunk)) return undefined;
-  return new Promise((resolve) => stream.once('drain', () => resolve()));
+  return new Promise((resolve, reject) => {
+    const settle = (err?: unknown): void => {
+      stream.off('drain', onDrain);
+      stream.off('error', settle);
+      stream.off('close', onClose);
+      if (err === undefined) resolve();
+      else reject(err instanceof Error ? err : new Error(String(err)));
+    };
+    const onDrain = (): void => settle();
+    const onClose = (): void => settle(new TcuError('OUTPUT_CLOSED', 'the output was closed by its reader'));
+    stream.on('drain', onDrain);
+    stream.on('error', settle);
+    stream.on('close', onClose);
+  });
+}
+
+/**
+ * Resolves after `ms` (Infinity: never) or when `stop` aborts, whichever comes first, including
+ * when `stop` was aborted before the call.
+ */
+export function waitForStop(stop: AbortSignal | undefined, ms: number, clock: Clock): Promise<void> {
+  return new Promise((resolve) => {
+    if (stop?.aborted) return resolve();
+    const timer = Number.isFinite(ms) ? clock.setTimeout(finish, Math.min(ms, 2 ** 31 - 1)) : undefined;
+    stop?.addEventListener('abort', finish, { once: true });
+    function finish(): void {
+      if (timer !== undefined) clock.clearTimeout(timer);
+      stop?.removeEventListener('abort', finish);
+      resolve();
+    }
+  });
 }
 
 /** Errors that mean the user asked for something unusable: exit code 2. */

@@ -7,6 +7,7 @@ export const ERROR_CODES = {
   // configuration and command line
   CLI_USAGE: 'bad command-line usage',
   FILE_READ: 'a file could not be read',
+  OUTPUT_CLOSED: 'the reader of our output went away (a closed pipe)',
   FILE_WRITE: 'a file could not be written',
 
   // CAN frames and buses
@@ -14,6 +15,7 @@ export const ERROR_CODES = {
   CAN_BUS_NOT_OPEN: 'the CAN bus is not open',
   CAN_BUS_OPEN_FAILED: 'the CAN bus could not be opened',
   CAN_SEND_FAILED: 'a CAN frame could not be sent',
+  CAN_LISTENER_FAILED: 'a listener of a CAN bus threw; the other listeners still got the frame',
   SOCKETCAN_UNAVAILABLE: 'the kernel has no SocketCAN support or the interface is missing',
   SOCKETCAND_PROTOCOL: 'the socketcand peer sent something outside the protocol',
   SOCKETCAND_CONNECT: 'the socketcand server could not be reached',

@@ -12,11 +12,15 @@ export interface Logger {
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
-/** JSON lines, ready for journald. `destination` defaults to standard output. */
-export function createLogger(options: { level?: LogLevel; name?: string; destination?: number } = {}): Logger {
+/**
+ * JSON lines, ready for journald. `destination` is a file descriptor (default 1, standard output)
+ * or a stream (a command's injected standard error, so tests see what it logs).
+ */
+export function createLogger(options: { level?: LogLevel; name?: string; destination?: number | NodeJS.WritableStream } = {}): Logger {
+  const dest = options.destination ?? 1;
   return pino(
     { level: options.level ?? 'info', base: options.name ? { name: options.name } : null },
-    destination({ dest: options.destination ?? 1, sync: true }),
+    typeof dest === 'number' ? destination({ dest, sync: true }) : dest,
   );
 }
 

@@ -89,14 +89,20 @@ export class Emulator {
   async start(): Promise<{ socketcand?: { host: string; port: number } }> {
     const { options } = this;
     let address: { host: string; port: number } | undefined;
-    if (options.socketcand) {
-      this.server = new SocketcandServer({ ...options.socketcand, buses: options.buses.map((b) => b.name), clock: options.clock, logger: options.logger });
-      address = await this.server.start();
-    }
-    if (options.candumpOut) this.writer = await CandumpWriter.open(options.candumpOut, { clock: options.clock });
-    if (options.vcan) {
-      this.vcan = new SocketCanBus({ iface: options.vcan, clock: options.clock, logger: options.logger });
-      await this.vcan.open();
+    try {
+      if (options.socketcand) {
+        this.server = new SocketcandServer({ ...options.socketcand, buses: options.buses.map((b) => b.name), clock: options.clock, logger: options.logger });
+        address = await this.server.start();
+      }
+      if (options.candumpOut) this.writer = await CandumpWriter.open(options.candumpOut, { clock: options.clock });
+      if (options.vcan) {
+        this.vcan = new SocketCanBus({ iface: options.vcan, clock: options.clock, logger: options.logger });
+        await this.vcan.open();
+      }
+    } catch (err) {
+      // Leave nothing half-started behind: close what did open.
+      await this.stop();
+      throw err;
     }
     this.running = true;
     if (options.flood) this.floodLoop();

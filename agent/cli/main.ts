@@ -1,5 +1,5 @@
-import { decodeCommand, DECODE_HELP } from './decode.js';
-import { watchCommand, WATCH_HELP } from './watch.js';
+import { decodeCommand } from './decode.js';
+import { watchCommand } from './watch.js';
 import { EXIT, runMain, type CommandIO } from '../../core/cli.js';
 
 const HELP = `Usage: tcu-agent <command> [options]
@@ -17,22 +17,26 @@ Exit codes: 0 success, 1 runtime failure, 2 usage error or invalid input file.
 
 type Command = (argv: string[], io: CommandIO) => Promise<number>;
 
-const COMMANDS: Record<string, { run: Command; help: string }> = {
-  decode: { run: decodeCommand, help: DECODE_HELP },
-  watch: { run: watchCommand, help: WATCH_HELP },
+const COMMANDS: Record<string, Command> = {
+  decode: decodeCommand,
+  watch: watchCommand,
 };
 
 export async function tcuAgent(argv: string[], io: CommandIO): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (name === undefined) {
+    io.stderr.write(HELP);
+    return EXIT.USAGE;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(HELP);
-    return name === undefined ? EXIT.USAGE : EXIT.OK;
+    return EXIT.OK;
   }
   const command = COMMANDS[name];
   if (command === undefined) {
     io.stderr.write(`error CLI_USAGE: unknown command "${name}"\n\n${HELP}`);
     return EXIT.USAGE;
   }
-  return runMain(() => command.run(rest, io), io);
+  return runMain(() => command(rest, io), io);
 }
 

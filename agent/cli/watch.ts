@@ -1,11 +1,12 @@
 import { systemClock } from '../../core/clock.js';
 import { TcuError } from '../../core/errors.js';
-import { createLogger } from '../../core/logger.js';
+import type { TimerHandle } from '../../core/clock.js';
+import { OncePerKind, createLogger } from '../../core/logger.js';
 import { compileDbc } from '../../drivers/can/dbc/codec.js';
 import { loadDbcFile } from '../../drivers/can/dbc/parser.js';
 import { createBus, type BusSpec } from '../buses.js';
 import { SignalBoard } from '../watch/signal-board.js';
-import { EXIT, parseCommandArgs, parseHostPort, parseNumber, requireString, type CommandIO } from '../../core/cli.js';
+import { EXIT, parseCommandArgs, parseHostPort, parseNumber, requireString, waitForStop, type CommandIO } from '../../core/cli.js';
 
 export const WATCH_HELP = `Usage: tcu-agent watch --dbc FILE SOURCE [options]
 
@@ -27,7 +28,7 @@ Options:
   --json                  JSON lines even on a terminal
   -h, --help              this text
 
-Exit codes: 0 done, 1 the bus failed, 2 usage error or unusable DBC file.
+Exit codes: 0 done, 1 the bus failed or never opened, 2 usage error or unusable DBC file.
 `;
 
 const REDRAW_MS = 500;
@@ -60,7 +61,10 @@ export async function watchCommand(argv: string[], io: CommandIO): Promise<numbe
   const board = new SignalBoard(watched);
   const units = new Map(codec.messages.map((m) => [m, new Map(m.message.signals.map((s) => [s.name, s.unit]))]));
 
-  const bus = createBus(spec, { clock, logger: createLogger({ level: 'warn', destination: 2 }) });
+  const logger = createLogger({ level: 'warn', name: 'tcu-agent', destination: io.stderr });
+  const reports = new OncePerKind(logger);
+  const bus = createBus(spec, { clock, logger });
+  bus.on('error', (err) => reports.report(err.code, { bus: bus.name }, err.message));
   bus.subscribe((frame) => {
     const message = frame.rtr || frame.err ? undefined : codec.get(frame.id, frame.ext);
     board.countFrame(message !== undefined);
@@ -68,7 +72,14 @@ export async function watchCommand(argv: string[], io: CommandIO): Promise<numbe
     const signals = values.choices ? message.decodeWithChoices(frame.data) : message.decode(frame.data);
     board.update(message.message.name, signals, units.get(message)!, frame.ts);
   });
-  await bus.open();
+
+  // The end comes from --duration, Ctrl-C or SIGTERM, or the bus closing by itself (the end of a
+  // log), whichever is first; it may come while the bus is still connecting.
+  const ended = new AbortController();
+  const forward = (): void => ended.abort();
+  io.stop?.addEventListener('abort', forward, { once: true });
+  if (io.stop?.aborted) ended.abort();
+  const finished = waitForStop(ended.signal, durationMs, clock).then(() => ended.abort());
 
   const header = `tcu-agent watch: ${describe(spec)}  (Ctrl-C to stop)`;
   const show = (): void => {
@@ -79,23 +90,34 @@ export async function watchCommand(argv: string[], io: CommandIO): Promise<numbe
       io.stdout.write(JSON.stringify(jsonStatus(board, watched, clock.monotonic())) + '\n');
     }
   };
-  await new Promise<void>((resolve) => {
-    const timer = setInterval(show, live ? REDRAW_MS : JSON_EVERY_MS);
-    const finish = (): void => {
-      clearInterval(timer);
-      clearTimeout(limit);
-      resolve();
-    };
-    const limit = setTimeout(finish, Math.min(durationMs, 2 ** 31 - 1));
-    io.stop?.addEventListener('abort', finish, { once: true });
-    bus.on('state', (state) => {
-      if (state === 'closed') finish();
-    });
-  });
-  show();
-  await bus.close();
+  let timer: TimerHandle | undefined;
+  let opened = false;
+  try {
+    opened = await Promise.race([bus.open().then(() => true), finished.then(() => false)]);
+    if (opened) {
+      bus.on('state', (state) => {
+        if (state === 'closed') ended.abort();
+      });
+      const tick = (): void => {
+        show();
+        timer = clock.setTimeout(tick, live ? REDRAW_MS : JSON_EVERY_MS);
+      };
+      timer = clock.setTimeout(tick, live ? REDRAW_MS : JSON_EVERY_MS);
+      await finished;
+      show();
+    }
+  } finally {
+    if (timer !== undefined) clock.clearTimeout(timer);
+    ended.abort();
+    io.stop?.removeEventListener('abort', forward);
+    await bus.close();
+  }
   const c = board.counts();
   io.stderr.write(`watch: ${c.frames} frames, ${c.decoded} decoded, ${c.unknownIds} unknown ids\n`);
+  if (!opened && !io.stop?.aborted) {
+    io.stderr.write(`watch: ${describe(spec)} never opened\n`);
+    return EXIT.FAILURE;
+  }
   return EXIT.OK;
 }
 
@@ -106,7 +128,9 @@ function busSpec(values: { socketcand?: string; bus?: string; socketcan?: string
     return { driver: 'socketcand', ...parseHostPort(values.socketcand, '--socketcand'), bus: values.bus ?? 'vcan0', waitForServer: true };
   }
   if (values.socketcan !== undefined) return { driver: 'socketcan', iface: values.socketcan };
-  return { driver: 'candump', path: values.log!, speed: parseNumber(values.speed, '--speed', 1) };
+  const speed = parseNumber(values.speed, '--speed', 1);
+  if (speed < 0) throw new TcuError('CLI_USAGE', `--speed must be 0 (as fast as possible) or more, not ${speed}`);
+  return { driver: 'candump', path: values.log!, speed };
 }
 
 function describe(spec: BusSpec): string {

@@ -1,6 +1,7 @@
 import { Counters } from '../../core/counters.js';
 import { TcuError, asTcuError } from '../../core/errors.js';
 import { parseCandumpLine } from '../../drivers/can/candump/format.js';
+import { isBlank } from '../../drivers/can/candump/lines.js';
 import type { DbcCodec, MessageCodec } from '../../drivers/can/dbc/model.js';
 import { ByteWriter } from './byte-writer.js';
 
@@ -23,6 +24,8 @@ interface MessageLayout {
   /** Per signal: decimal places of its scaled values (0: not a fixed-point signal), and 10^places. */
   decimals: Int32Array;
   scales: Float64Array;
+  /** The message has IEEE float signals. */
+  hasFloat: boolean;
 }
 
 const TS_KEY = Buffer.from('{"ts":');
@@ -49,6 +52,13 @@ export class CandumpLineDecoder {
     private readonly options: LineDecoderOptions,
   ) {
     this.values = new Float64Array(Math.max(1, ...codec.messages.map((m) => m.signalNames.length)));
+  }
+
+  /** Counts a line the caller could not even split out (over-long) as malformed. */
+  skipLine(reason: TcuError): void {
+    this.stats.inc('lines');
+    this.stats.inc('malformed');
+    this.options.onMalformed?.(reason, this.stats.get('lines'));
   }
 
   /**
@@ -85,6 +95,10 @@ export class CandumpLineDecoder {
     out.bytes(layout.prefix);
     if (this.options.choices) {
       out.text(JSON.stringify(message.decodeWithChoices(frame.data)));
+    } else if (layout.hasFloat) {
+      // decodeValues marks absent signals with NaN, which a float signal can also hold: take the
+      // object, where a present NaN stays present (and JSON writes it as null).
+      out.text(JSON.stringify(message.decode(frame.data)));
     } else {
       const values = this.values;
       message.decodeValues(frame.data, frame.data.length, values);
@@ -126,6 +140,7 @@ export class CandumpLineDecoder {
         keys: message.signalNames.map((name) => Buffer.from(`${JSON.stringify(name)}:`)),
         decimals: Int32Array.from(m.signals, (sig) => (sig.valueType === 'integer' ? Math.max(decimalPlaces(sig.factor), decimalPlaces(sig.offset)) : 0)),
         scales: new Float64Array(m.signals.length),
+        hasFloat: m.signals.some((sig) => sig.valueType !== 'integer'),
       };
       layout.decimals.forEach((d, i) => (layout!.scales[i] = 10 ** d));
       this.layouts.set(message, layout);
@@ -149,12 +164,4 @@ function decimalPlaces(x: number): number {
   if (text.includes('e')) return 10;
   const dot = text.indexOf('.');
   return dot === -1 ? 0 : text.length - dot - 1;
-}
-
-function isBlank(line: string): boolean {
-  for (let i = 0; i < line.length; i++) {
-    const c = line.charCodeAt(i);
-    if (c !== 32 && c !== 9 && c !== 13) return false;
-  }
-  return true;
 }

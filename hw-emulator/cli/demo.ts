@@ -7,6 +7,21 @@ import { DEMO_DBC, agentProgram, projectFile } from './paths.js';
 
 const DEMO_BUS = 'vcan0';
 
+export const DEMO_HELP = `Usage: tcu-emulator demo [--dbc FILE] [--seed N] [--duration SECONDS]
+
+What "npm start" runs: the emulator serves a car (default: the VW MQB DBC shipped in
+hw-emulator/dbc/) over socketcand on a free local port, and the agent, a separate process,
+connects to it and shows the decoded signals live. Ctrl-C stops both.
+
+Options:
+  --dbc FILE          another DBC to play
+  --seed N            random seed (default 1)
+  --duration SECONDS  stop after this long (default: until interrupted)
+  -h, --help          this text
+
+Exit codes: as the agent's (0 done, 1 runtime failure, 2 usage error).
+`;
+
 /**
  * `npm start`: the emulator serves a car over socketcand on a free local port, and the agent, a
  * separate process as on a board, connects to it and shows the decoded signals live.
@@ -16,7 +31,12 @@ export async function demoCommand(argv: string[], io: CommandIO): Promise<number
     dbc: { type: 'string' },
     seed: { type: 'string' },
     duration: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
   });
+  if (values.help) {
+    io.stdout.write(DEMO_HELP);
+    return EXIT.OK;
+  }
   const dbc = values.dbc ?? projectFile(DEMO_DBC);
   const emulator = new Emulator({
     buses: [{ name: DEMO_BUS, dbcPath: dbc }],
@@ -25,7 +45,7 @@ export async function demoCommand(argv: string[], io: CommandIO): Promise<number
     driveCycle: { initialParkSeconds: 2 },
     socketcand: { host: '127.0.0.1', port: 0 },
     clock: systemClock(),
-    logger: createLogger({ level: 'warn', name: 'tcu-emulator', destination: 2 }),
+    logger: createLogger({ level: 'warn', name: 'tcu-emulator', destination: io.stderr }),
   });
   const { socketcand } = await emulator.start();
   const signals = emulator.mappedSignals()[DEMO_BUS] ?? [];

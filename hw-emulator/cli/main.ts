@@ -1,5 +1,5 @@
 import { systemClock } from '../../core/clock.js';
-import { EXIT, parseCommandArgs, parseHostPort, parseNumber, runMain, type CommandIO } from '../../core/cli.js';
+import { EXIT, parseCommandArgs, parseHostPort, parseNumber, runMain, waitForStop, type CommandIO } from '../../core/cli.js';
 import { TcuError } from '../../core/errors.js';
 import { createLogger } from '../../core/logger.js';
 import { Emulator } from '../emulator.js';
@@ -67,6 +67,7 @@ async function emulate(argv: string[], io: CommandIO): Promise<number> {
   }
   const candumpOut = values['candump-out'];
   const socketcand = values.socketcand ?? (candumpOut === undefined && values.vcan === undefined ? DEFAULT_SOCKETCAND : undefined);
+  const clock = systemClock();
   const emulator = new Emulator({
     buses: names.map((name, i) => ({ name, dbcPath: dbcs[dbcs.length === 1 ? 0 : i]!, mappingPath: values.mapping })),
     seed: parseNumber(values.seed, '--seed', 1),
@@ -74,29 +75,14 @@ async function emulate(argv: string[], io: CommandIO): Promise<number> {
     socketcand: socketcand === undefined ? undefined : parseHostPort(socketcand, '--socketcand'),
     candumpOut,
     vcan: values.vcan,
-    clock: systemClock(),
-    logger: createLogger({ level: 'warn', name: 'tcu-emulator', destination: 2 }),
+    clock,
+    logger: createLogger({ level: 'warn', name: 'tcu-emulator', destination: io.stderr }),
   });
   const durationMs = parseNumber(values.duration, '--duration', Infinity) * 1000;
   const started = await emulator.start();
   io.stdout.write(JSON.stringify({ event: 'listening', ...started, buses: names }) + '\n');
-  await waitForStop(io.stop, durationMs);
+  await waitForStop(io.stop, durationMs, clock);
   await emulator.stop();
   io.stderr.write(JSON.stringify({ event: 'stopped', ...emulator.counters() }) + '\n');
   return EXIT.OK;
-}
-
-/** Resolves after `ms` or when `stop` aborts, whichever is first. */
-export function waitForStop(stop: AbortSignal | undefined, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, Math.min(ms, 2 ** 31 - 1));
-    stop?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 }

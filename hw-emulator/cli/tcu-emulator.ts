@@ -6,11 +6,9 @@ const io = processIO();
 tcuEmulator(process.argv.slice(2), io).then(
   (code) => {
     process.exitCode = code;
-    // Sockets and timers are closed by then; exit even if a client connection lingers.
-    process.exit(code);
   },
   (err: unknown) => {
     io.stderr.write(`error: ${String(err)}\n`);
-    process.exit(EXIT.FAILURE);
+    process.exitCode = EXIT.FAILURE;
   },
 );

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { tcuAgent } from '../../agent/cli/main.js';
@@ -61,6 +61,50 @@ describe('tcu-agent decode', () => {
   it('prints help for the program and the command', async () => {
     expect((await run(['--help'])).out).toMatch(/Usage: tcu-agent <command>/);
     expect((await run(['decode', '--help'])).out).toMatch(/--choices/);
+  });
+
+  it('counts an over-long line as malformed without holding it, and carries on', async () => {
+    const long = 'x'.repeat(1_000_000);
+    const r = await run(['decode', '--dbc', DBC], `${long}\n(1700000000.000100) can0 100#401F5A0300000000\n${long}`);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toEqual(EXPECTED[0]);
+    expect(r.err).toMatch(/1 frames read, 1 decoded, 0 unknown ids, 0 remote or error frames, 2 malformed lines/);
+    expect(r.err).toMatch(/malformed line 1: line longer than 4096 characters/);
+  });
+
+  it('writes a float signal holding NaN or an infinity as null, with and without --choices', async () => {
+    // FloatSig is an IEEE float32 (SIG_VALTYPE_ 1): 7FC00000 is NaN, 7F800000 is +Infinity.
+    for (const choices of [[], ['--choices']]) {
+      const r = await run(['decode', '--dbc', 'test/fixtures/dbc-small/float.dbc', ...choices], '(1.000000) can0 200#0000C07F\n(2.000000) can0 200#0000807F\n(3.000000) can0 200#0000C03F\n');
+      expect(r.out.trim().split('\n').map((l) => (JSON.parse(l) as { signals: unknown }).signals)).toEqual([{ FloatSig: null }, { FloatSig: null }, { FloatSig: 1.5 }]);
+    }
+  });
+
+  it('reports an unreadable log as FILE_READ with exit code 2', async () => {
+    const r = await run(['decode', '--dbc', DBC, '--log', 'test/fixtures']);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/FILE_READ/);
+  });
+
+  it('stops quietly when the reader of its output goes away (| head)', async () => {
+    const child = spawn(process.execPath, ['dist/tcu-agent.mjs', 'decode', '--dbc', DBC]);
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const line = '(1700000000.000100) can0 100#401F5A0300000000\n'.repeat(2000);
+    child.stdin.on('error', () => undefined);
+    child.stdout.once('data', () => child.stdout.destroy());
+    const feed = setInterval(() => child.stdin.write(line), 5);
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    clearInterval(feed);
+    expect(code).toBe(0);
+    expect(err).not.toMatch(/Error|at /);
+  });
+
+  it('prints the program help on standard error with exit code 2 when no command is given', async () => {
+    const r = await run([]);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(r.err).toMatch(/Usage: tcu-agent <command>/);
   });
 
   it('works as the bundled program reading a pipe', () => {
