@@ -5,6 +5,7 @@
  */
 export const ERROR_CODES = {
   // configuration and command line
+  CONFIG_INVALID: 'the configuration is invalid (JSON syntax, version, schema or consistency); the message names each JSON path and rule',
   CLI_USAGE: 'bad command-line usage',
   FILE_READ: 'a file could not be read',
   OUTPUT_CLOSED: 'the reader of our output went away (a closed pipe)',
@@ -29,6 +30,30 @@ export const ERROR_CODES = {
   DBC_UNSUPPORTED: 'a DBC statement is not supported and was ignored',
   CAN_ENCODE_VALUE: 'a signal value cannot be encoded',
   CAN_UNKNOWN_MESSAGE: 'no message with this id or name in the DBC',
+
+  // records, outbox and the agent's runtime
+  OUTBOX_WRITE: 'records could not be committed to the outbox',
+  OUTBOX_BACKLOG: 'records waiting in memory for the outbox were dropped to stay within the memory bound',
+  OUTBOX_FULL: 'the outbox is full (the disk or its page limit) even after evicting lower-priority records; the records were refused',
+  OUTBOX_OPEN: 'the outbox database could not be opened (permissions, a missing folder, locked by another process)',
+  OUTBOX_CORRUPT: 'the outbox file was corrupt or unreadable; it was moved aside and a fresh outbox started',
+  OUTBOX_RECORD_INVALID: 'a record handed to the outbox is invalid (kind, priority, timestamp, reserved key or a body CBOR cannot encode)',
+  OUTBOX_CLOSED: 'the outbox was used after it was closed',
+  OUTBOX_IO: 'an outbox read, delete or housekeeping step failed in SQLite',
+  AGENT_START: 'the agent could not start',
+
+  // uplink (MQTT)
+  UPLINK_CONNECT: 'the MQTT broker could not be reached, did not answer, or the connection was lost; retried with back-off',
+  UPLINK_AUTH: 'the MQTT broker refused our credentials (CONNACK reason); retried on a longer back-off',
+  UPLINK_PUBLISH: 'the MQTT broker refused a publish (PUBACK reason); its records stay in the outbox and go again',
+  UPLINK_SUBSCRIBE: 'the MQTT broker refused the command subscription',
+  UPLINK_OVERSIZE: 'a record is larger than the maximum payload on its own; it was reported, counted and deleted',
+  UPLINK_INTERNAL: 'an uplink event handler failed unexpectedly; the uplink carries on',
+  UPLINK_COMMAND_UNKNOWN: 'a command with an unknown name was received',
+  UPLINK_COMMAND_MALFORMED: 'a command payload is not a CBOR map or has fields of the wrong type',
+  UPLINK_COMMAND_OVERSIZE: 'a command payload is larger than the limit',
+  UPLINK_COMMAND_FAILED: 'a command handler failed',
+  UPLINK_COMMAND_TIMEOUT: 'a command handler did not answer in time',
 
   // emulator
   EMULATOR_MAPPING: 'the emulator mapping file is invalid',

@@ -24,6 +24,8 @@ export const BUS_COUNTER_NAMES = [
   'rxMalformed',
   'txFailed',
   'reconnects',
+  /** A frame, state or error listener threw; the other listeners still ran. */
+  'listenerErrors',
 ] as const;
 export type BusCounterName = (typeof BUS_COUNTER_NAMES)[number];
 export type BusCounters = Readonly<Record<BusCounterName, number>>;
@@ -103,7 +105,9 @@ export abstract class BusBase implements CanBus {
       this.setState('closed');
       throw err;
     }
-    // doOpen may have been interrupted by close(); only a bus still opening becomes open.
+    // A driver whose peer streams frames right after the handshake's last reply sets `open` itself,
+    // synchronously, before doOpen resolves (so those frames are delivered); doOpen may also have
+    // been interrupted by close(). Only a bus still opening becomes open here.
     if (this.state === 'opening') this.setState('open');
   }
 
@@ -153,7 +157,12 @@ export abstract class BusBase implements CanBus {
     return this.stats.snapshot();
   }
 
-  /** Hands a received frame to the listeners whose filters pass it. */
+  /**
+   * Hands a received frame to the listeners whose filters pass it. A listener that throws is
+   * counted (`listenerErrors`) and reported as CAN_LISTENER_FAILED; the others still get the frame
+   * and the driver never sees the exception (it would kill the process from a native callback or
+   * a socket handler).
+   */
   protected deliver(frame: CanFrame): void {
     this.stats.inc('rxFrames');
     if (frame.err) this.stats.inc('rxErrorFrames');
@@ -161,7 +170,11 @@ export abstract class BusBase implements CanBus {
     for (const entry of this.listeners) {
       if (entry.filters && !passesFilters(entry.filters, frame)) continue;
       delivered = true;
-      entry.listener(frame);
+      try {
+        entry.listener(frame);
+      } catch (err) {
+        this.listenerFailed('frame', err, { id: frame.id, ext: frame.ext });
+      }
     }
     if (!delivered) this.stats.inc('rxFiltered');
   }
@@ -169,10 +182,32 @@ export abstract class BusBase implements CanBus {
   protected setState(state: BusState): void {
     if (state === this.current) return;
     this.current = state;
-    for (const l of this.events.state) l(state);
+    for (const l of this.events.state) {
+      try {
+        l(state);
+      } catch (err) {
+        this.listenerFailed('state', err, { state });
+      }
+    }
   }
 
+  /**
+   * Tells every error listener. One that throws is counted in `listenerErrors` and the rest still
+   * run; its exception is not reported again (it would go to the listener that just failed).
+   */
   protected emitError(err: TcuError): void {
-    for (const l of this.events.error) l(err);
+    for (const l of this.events.error) {
+      try {
+        l(err);
+      } catch {
+        this.stats.inc('listenerErrors');
+      }
+    }
+  }
+
+  private listenerFailed(kind: 'frame' | 'state', err: unknown, details: Record<string, unknown>): void {
+    this.stats.inc('listenerErrors');
+    const text = err instanceof Error ? err.message : String(err);
+    this.emitError(new TcuError('CAN_LISTENER_FAILED', `bus ${this.name}: a ${kind} listener threw: ${text}`, { cause: err, details: { bus: this.name, ...details } }));
   }
 }

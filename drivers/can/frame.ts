@@ -82,10 +82,12 @@ export function formatId(id: number, ext: boolean): string {
   return id.toString(16).toUpperCase().padStart(ext ? 8 : 3, '0');
 }
 
+/** `HEX_BYTE[b]` is byte b as two upper-case hex digits: the one table every text encoder uses. */
+export const HEX_BYTE: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).toUpperCase().padStart(2, '0'));
+
+/** `DEADBEEF`: the bytes as one run of upper-case hex digits, as candump and socketcand write data. */
 export function bytesToHex(data: Uint8Array): string {
   let out = '';
-  for (let i = 0; i < data.length; i++) out += HEX[data[i]!];
+  for (let i = 0; i < data.length; i++) out += HEX_BYTE[data[i]!];
   return out;
 }
-
-const HEX: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).toUpperCase().padStart(2, '0'));

@@ -1,7 +1,7 @@
 import type { Clock } from '../../core/clock.js';
 import { asTcuError, TcuError } from '../../core/errors.js';
 import type { DbcCodec, DbcMessage, MessageCodec } from '../../drivers/can/dbc/model.js';
-import { type CanFrame, CAN_MAX_DLEN, fdLengthFor } from '../../drivers/can/frame.js';
+import { type CanFrame, CAN_MAX_DLEN, CANFD_MAX_DLEN, fdLengthFor } from '../../drivers/can/frame.js';
 import type { ResolvedMapping } from '../mappings/resolve.js';
 import type { VehicleModel } from '../vehicle/model.js';
 import type { Rng } from '../vehicle/random.js';
@@ -114,6 +114,11 @@ export class TrafficGenerator {
         this.skipped.push({ name: message.name, reason: 'another message has the same identifier' });
         continue;
       }
+      if (message.length > CANFD_MAX_DLEN) {
+        // The parser keeps such a message with a warning; no CAN or CAN FD frame can carry it.
+        this.skipped.push({ name: message.name, reason: `${message.length} bytes is more than a CAN FD frame holds (${CANFD_MAX_DLEN})` });
+        continue;
+      }
       const cycle = options.cycleTimeMs?.[message.name] ?? message.cycleTimeMs ?? defaultCycle;
       const periodUs = Math.round(checkNumber(`cycle time of ${message.name}`, cycle, 0.01, 3_600_000) * 1000);
       const generators = signalGenerators(message, (s) => mapping?.find(message.name, s.name), this.rng);
@@ -151,7 +156,7 @@ export class TrafficGenerator {
     return this.slots.map((s) => s.message);
   }
 
-  /** Messages left out (duplicate identifiers, or the codec cannot encode them), with the reason. */
+  /** Messages left out (duplicate identifiers, longer than 64 bytes, or the codec cannot encode them), with the reason. */
   get skippedMessages(): readonly SkippedMessage[] {
     return this.skipped;
   }

@@ -1,3 +1,3 @@
 export { type SkippedMessage, TrafficGenerator, type TrafficGeneratorOptions } from './generator.js';
-export { rawRange, SignalGenerator, type SignalKind, signalGenerators } from './signals.js';
+export { generatedRawRange, SignalGenerator, type SignalKind, signalGenerators } from './signals.js';
 export { type OverlapPlan, planOverlaps, signalBits } from './overlaps.js';

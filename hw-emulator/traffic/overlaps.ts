@@ -1,5 +1,6 @@
+import { motorolaLinearPosition } from '../../drivers/can/dbc/layout.js';
 import type { DbcMessage, DbcSignal } from '../../drivers/can/dbc/model.js';
-import { rawRange, type SignalGenerator } from './signals.js';
+import { generatedRawRange, type SignalGenerator } from './signals.js';
 
 /**
  * Some real DBCs describe the same bits twice (two signals of one message overlap). Values drawn
@@ -20,11 +21,9 @@ export function signalBits(s: Pick<DbcSignal, 'startBit' | 'length' | 'byteOrder
   if (s.byteOrder === 'little_endian') {
     for (let k = 0; k < s.length; k++) out.push(s.startBit + k);
   } else {
-    const msb = 8 * (s.startBit >> 3) + 7 - (s.startBit & 7);
-    for (let k = 0; k < s.length; k++) {
-      const q = msb + s.length - 1 - k;
-      out.push(8 * (q >> 3) + 7 - (q & 7));
-    }
+    const msb = motorolaLinearPosition(s.startBit);
+    // linear position back to a global bit index: the same mapping, which is its own inverse
+    for (let k = 0; k < s.length; k++) out.push(motorolaLinearPosition(msb + s.length - 1 - k));
   }
   return out;
 }
@@ -58,7 +57,7 @@ export function planOverlaps(message: DbcMessage, generators: readonly SignalGen
   if (!any) return undefined;
 
   const tightness = (s: DbcSignal): number => {
-    const [lo, hi] = rawRange(s);
+    const [lo, hi] = generatedRawRange(s);
     return (hi - lo + 1) / 2 ** Math.min(s.length, 52);
   };
   const rank = (i: number): number =>

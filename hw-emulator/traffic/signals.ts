@@ -48,7 +48,7 @@ export class SignalGenerator {
     this.factor = signal.factor === 0 ? 1 : signal.factor;
     this.offset = signal.offset;
     const float = signal.valueType !== 'integer';
-    [this.lo, this.hi] = float ? floatRange(signal) : rawRange(signal);
+    [this.lo, this.hi] = float ? floatRange(signal) : generatedRawRange(signal);
     this.step = Math.max(float ? 0 : 1, (this.hi - this.lo) * WALK_STEP);
     let entries: number[] = [];
     let kind: SignalKind;
@@ -161,8 +161,12 @@ export function signalGenerators(
   });
 }
 
-/** Integer raw bounds: the declared [minimum, maximum] (when minimum < maximum) within what the bits hold. */
-export function rawRange(signal: DbcSignal): [number, number] {
+/**
+ * The raw values the generator sends for an integer signal: the declared [minimum, maximum] (when
+ * minimum < maximum) in raw units, within what the bits hold; without a declared range, what the
+ * bits hold, capped at 32 bits. (The codec's `rawRange` is only what the bits hold.)
+ */
+export function generatedRawRange(signal: DbcSignal): [number, number] {
   const declared = signal.minimum < signal.maximum;
   const bits = Math.min(signal.length, declared ? 52 : UNDECLARED_BITS);
   const bitsLo = signal.signed ? -(2 ** (bits - 1)) : 0;

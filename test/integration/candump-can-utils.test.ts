@@ -5,39 +5,14 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatCandumpLine, parseCandumpLine } from '../../drivers/can/candump/format.js';
-import { CANFD_LENGTHS, bytesToHex, formatId, type CanFrame } from '../../drivers/can/frame.js';
+import { bytesToHex, formatId } from '../../drivers/can/frame.js';
+import { canFrameArb } from '../helpers/arbitraries.js';
 import { hasProgram } from '../helpers/system.js';
 
 // can-utils is the independent peer: its log2long reads our candump lines with can-utils' own
 // parser (lib.c parse_canframe) and prints them in its long form, which we check field by field.
-const frameArb = fc
-  .record({
-    ext: fc.boolean(),
-    fd: fc.boolean(),
-    rtr: fc.boolean(),
-    id11: fc.integer({ min: 0, max: 0x7ff }),
-    id29: fc.integer({ min: 0, max: 0x1fffffff }),
-    len: fc.integer({ min: 0, max: 15 }),
-    bytes: fc.uint8Array({ minLength: 64, maxLength: 64 }),
-    sec: fc.integer({ min: 0, max: 2_000_000_000 }),
-    usec: fc.integer({ min: 0, max: 999_999 }),
-    bus: fc.constantFrom('can0', 'vcan1', 'can10'),
-  })
-  .map((r): CanFrame => {
-    const len = r.fd ? CANFD_LENGTHS[r.len]! : Math.min(r.len, 8);
-    return {
-      id: r.ext ? r.id29 : r.id11,
-      ext: r.ext,
-      fd: r.fd,
-      brs: r.fd && r.len % 2 === 0,
-      esi: false,
-      rtr: !r.fd && r.rtr,
-      err: false,
-      data: !r.fd && r.rtr ? new Uint8Array(0) : r.bytes.slice(0, len),
-      ts: r.sec * 1_000_000 + r.usec,
-      bus: r.bus,
-    };
-  });
+// Remote frames without a length and FD frames without ESI, as this test has always drawn them.
+const frameArb = canFrameArb({ bus: fc.constantFrom('can0', 'vcan1', 'can10'), remoteLength: false, esi: false });
 
 describe.runIf(hasProgram('log2long', 'can-utils'))('candump lines and can-utils', () => {
   it('log2long reads every line we write as the same frame', () => {

@@ -241,6 +241,50 @@ describe('SocketcandBus against misbehaving peers', () => {
     expect(peer.connections()).toBe(2);
   });
 
+  it('delivers frames that arrive in the same TCP read as the rawmode < ok >', async () => {
+    // Real socketcand streams right behind the ok; one write here makes one read at the client.
+    const peer = await rawServer((socket) => {
+      socket.write('< hi >');
+      let text = '';
+      socket.on('data', (d) => {
+        text += d.toString('latin1');
+        if (text.includes('< open vcan0 >') && !text.includes('#open')) {
+          text += '#open';
+          socket.write('< ok >');
+        }
+        if (text.includes('< rawmode >') && !text.includes('#raw')) {
+          text += '#raw';
+          socket.write('< ok >< frame 123 1.000000 11 >< frame 12345678 1.000001 2233 >');
+        }
+      });
+    });
+    const { bus, frames, states } = client(peer.port);
+    await bus.open();
+    await waitFor('both frames', () => frames.length === 2);
+    expect(frames.map((f) => [f.id, f.ext, [...f.data]])).toEqual([
+      [0x123, false, [0x11]],
+      [0x12345678, true, [0x22, 0x33]],
+    ]);
+    expect(states).toEqual(['opening', 'open']);
+    expect(bus.counters()).toMatchObject({ rxFrames: 2, rxMalformed: 0, reconnects: 0 });
+  });
+
+  it('survives a listener that throws: counted, reported, the other listeners and later frames still arrive', async () => {
+    const peer = await rawServer((socket) => {
+      handshake(socket, () => setTimeout(() => socket.write('< frame 001 1.000000 01 >< frame 002 1.000001 02 >'), 20));
+    });
+    const { bus, frames, errors } = client(peer.port);
+    bus.subscribe((f) => {
+      if (f.id === 1) throw new Error('consumer bug');
+    });
+    await bus.open();
+    await waitFor('both frames', () => frames.length === 2);
+    expect(frames.map((f) => f.id)).toEqual([1, 2]);
+    expect(bus.state).toBe('open');
+    expect(bus.counters()).toMatchObject({ rxFrames: 2, listenerErrors: 1 });
+    expect(errors.map((e) => e.code)).toEqual(['CAN_LISTENER_FAILED']);
+  });
+
   it('gives up a session that only sends garbage and keeps trying', async () => {
     const peer = await rawServer((socket, n) => {
       if (n === 1) {

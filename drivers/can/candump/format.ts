@@ -1,6 +1,6 @@
 import { TcuError } from '../../../core/errors.js';
 import type { CanFrame } from '../frame.js';
-import { CANFD_LENGTHS, CAN_MAX_DLEN, CANFD_MAX_DLEN, MAX_STD_ID, formatId, frameProblem } from '../frame.js';
+import { CANFD_LENGTHS, CAN_MAX_DLEN, CANFD_MAX_DLEN, MAX_STD_ID, bytesToHex, formatId, validateFrame } from '../frame.js';
 
 /**
  * The can-utils `candump -L` log format, as `candump -l` writes it and `canplayer` reads it:
@@ -223,17 +223,12 @@ export function formatCandumpLine(frame: CanFrame): string {
 
 /** The frame part alone: `123#DEADBEEF`, `12345678#R`, `123##1AABB`, `20000004#...`. */
 export function formatCandumpFrame(frame: CanFrame): string {
-  const problem = frameProblem(frame);
-  if (problem) throw new TcuError('CAN_FRAME_INVALID', problem, { details: { id: frame.id, bus: frame.bus } });
+  validateFrame(frame);
   let out = frame.err ? formatId(frame.id + CAN_ERR_FLAG, true) : formatId(frame.id, frame.ext);
   if (frame.rtr && !frame.fd) return frame.data.length === 0 ? `${out}#R` : `${out}#R${frame.data.length}`;
   out += frame.fd ? `##${(frame.brs ? 1 : 0) | (frame.esi ? 2 : 0)}` : '#';
-  const data = frame.data;
-  for (let k = 0; k < data.length; k++) out += HEX[data[k]!];
-  return out;
+  return out + bytesToHex(frame.data);
 }
-
-const HEX: readonly string[] = Array.from({ length: 256 }, (_, k) => k.toString(16).toUpperCase().padStart(2, '0'));
 
 function isLogName(bus: string): boolean {
   if (bus.length === 0) return false;

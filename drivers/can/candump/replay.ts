@@ -1,12 +1,12 @@
 import { open as openFile, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
 import type { Clock, TimerHandle } from '../../../core/clock.js';
 import { systemClock } from '../../../core/clock.js';
 import { TcuError, asTcuError, isTcuError } from '../../../core/errors.js';
 import { BusBase } from '../bus.js';
 import type { CanFrame } from '../frame.js';
 import { parseCandumpLine } from './format.js';
+import { LineSplitter, isBlank } from './lines.js';
 
 export interface CandumpReplayOptions {
   /** The log file. Either `path` or `stream` is required. */
@@ -145,57 +145,33 @@ export class CandumpReplayBus extends BusBase {
     }
   }
 
-  /** Splits the stream into lines without holding more than one partial line of bounded length. */
+  /** Replays one pass of the stream, line by line, holding at most one partial line of bounded length. */
   private async replay(source: Readable): Promise<void> {
-    let partial = '';
-    let skipping = false;
-    const utf8 = new StringDecoder('utf8'); // a character may be split across Buffer chunks
+    const splitter = new LineSplitter(this.maxLineLength);
     for await (const chunk of source as AsyncIterable<string | Buffer>) {
       if (this.stopped) return;
-      const text = typeof chunk === 'string' ? chunk : utf8.write(chunk);
-      let start = 0;
-      for (;;) {
-        const nl = text.indexOf('\n', start);
-        if (nl < 0) break;
-        if (skipping) {
-          skipping = false;
-        } else {
-          const line = partial.length > 0 ? partial + text.slice(start, nl) : text.slice(start, nl);
-          partial = '';
-          const frame = this.parseLine(line);
-          if (frame) {
-            const wait = this.waitFor(frame.ts);
-            if (wait) await wait;
-            if (this.stopped) return;
-            this.emitFrame(frame);
-          }
-        }
-        start = nl + 1;
-      }
-      if (!skipping && start < text.length) {
-        partial += text.slice(start);
-        if (partial.length > this.maxLineLength) {
-          this.lineNumber++;
-          this.malformed(new TcuError('CANDUMP_SYNTAX', `line longer than ${this.maxLineLength} characters`, { details: { line: this.lineNumber } }));
-          partial = '';
-          skipping = true;
-        }
-      }
+      if (!(await this.replayLines(splitter.push(chunk)))) return;
     }
-    if (!skipping && partial.length > 0) {
-      const frame = this.parseLine(partial);
-      if (frame) {
-        const wait = this.waitFor(frame.ts);
-        if (wait) await wait;
-        if (!this.stopped) this.emitFrame(frame);
-      }
-    }
+    if (!this.stopped) await this.replayLines(splitter.end());
   }
 
-  /** The frame on a line; undefined (and counted when malformed) for blank or malformed lines. */
-  private parseLine(line: string): CanFrame | undefined {
+  /** Paces and delivers the frames on `lines`; false once the replay was stopped. */
+  private async replayLines(lines: readonly (string | null)[]): Promise<boolean> {
+    for (const line of lines) {
+      const frame = this.parseLine(line);
+      if (!frame) continue;
+      const wait = this.waitFor(frame.ts);
+      if (wait) await wait;
+      if (this.stopped) return false;
+      this.emitFrame(frame);
+    }
+    return true;
+  }
+
+  /** The frame on a line (null: an over-long line); undefined (and counted when malformed) for blank or malformed lines. */
+  private parseLine(line: string | null): CanFrame | undefined {
     this.lineNumber++;
-    if (line.length > this.maxLineLength) {
+    if (line === null) {
       this.malformed(new TcuError('CANDUMP_SYNTAX', `line longer than ${this.maxLineLength} characters`, { details: { line: this.lineNumber } }));
       return undefined;
     }
@@ -242,12 +218,4 @@ export class CandumpReplayBus extends BusBase {
       this.timer = this.clock.setTimeout(done, wait);
     });
   }
-}
-
-function isBlank(line: string): boolean {
-  for (let i = 0; i < line.length; i++) {
-    const c = line.charCodeAt(i);
-    if (c !== 32 && c !== 9 && c !== 13) return false;
-  }
-  return true;
 }

@@ -42,7 +42,9 @@ export class CandumpWriter {
   private writing: Promise<void> = Promise.resolve();
   private failure: TcuError | undefined;
   private timer: TimerHandle | undefined;
+  /** Set when close() starts: write() throws from then on, so nothing can be buffered behind the last flush. */
   private closed = false;
+  private closing: Promise<void> | undefined;
 
   private constructor(
     readonly path: string,
@@ -98,19 +100,27 @@ export class CandumpWriter {
     if (this.failure) throw this.failure;
   }
 
-  /** Flushes and closes the file. Further writes throw. */
-  async close(): Promise<void> {
-    if (this.closed) return this.writing;
-    try {
-      await this.flush();
-    } finally {
-      this.closed = true;
-      await this.file.close().catch(() => undefined);
-    }
+  /**
+   * Flushes and closes the file. Writes throw from the moment close() is called (not when it
+   * resolves), so every frame counted as written is in the file. Calling it again returns the same promise.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.finish();
+    return this.closing;
   }
 
   counters(): Readonly<Record<CandumpWriterCounterName, number>> {
     return this.stats.snapshot();
+  }
+
+  private async finish(): Promise<void> {
+    this.closed = true;
+    try {
+      await this.flush(); // clears the interval timer and queues the last write
+    } finally {
+      // Only after the queued writes have settled: flush() waits for `writing`, which they extend.
+      await this.file.close().catch(() => undefined);
+    }
   }
 
   /** Chains one write of everything buffered behind the write in progress. */
@@ -119,6 +129,7 @@ export class CandumpWriter {
       this.clock.clearTimeout(this.timer);
       this.timer = undefined;
     }
+    // After close() nothing is buffered (write throws), so nothing reaches the closed handle.
     if (this.chunks.length === 0) return;
     const text = this.chunks.join('');
     this.chunks = [];

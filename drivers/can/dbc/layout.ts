@@ -21,6 +21,14 @@ export interface Piece {
   pos: number;
 }
 
+/**
+ * The linear position of a big-endian (Motorola, `@0`) start bit: p = 8 * (start >> 3) + 7 - (start & 7).
+ * The mapping is its own inverse, so it also turns a linear position back into a sawtooth bit number.
+ */
+export function motorolaLinearPosition(startBit: number): number {
+  return 8 * (startBit >> 3) + 7 - (startBit & 7);
+}
+
 export function signalPieces(s: Pick<DbcSignal, 'startBit' | 'length' | 'byteOrder'>): Piece[] {
   const pieces: Piece[] = [];
   if (s.byteOrder === 'little_endian') {
@@ -32,7 +40,7 @@ export function signalPieces(s: Pick<DbcSignal, 'startBit' | 'length' | 'byteOrd
       pieces.push({ byte: b, shift: x0 - 8 * b, width: x1 - x0 + 1, pos: x0 - first });
     }
   } else {
-    const p = 8 * (s.startBit >> 3) + 7 - (s.startBit & 7);
+    const p = motorolaLinearPosition(s.startBit);
     const e = p + s.length - 1;
     for (let b = e >> 3; b >= p >> 3; b--) {
       const y0 = Math.max(p, 8 * b);
@@ -46,7 +54,7 @@ export function signalPieces(s: Pick<DbcSignal, 'startBit' | 'length' | 'byteOrd
 /** Index of the last byte a signal touches: it is present in `n` bytes iff `n > lastByte`. */
 export function lastByte(s: Pick<DbcSignal, 'startBit' | 'length' | 'byteOrder'>): number {
   if (s.byteOrder === 'little_endian') return (s.startBit + s.length - 1) >> 3;
-  return (8 * (s.startBit >> 3) + 7 - (s.startBit & 7) + s.length - 1) >> 3;
+  return (motorolaLinearPosition(s.startBit) + s.length - 1) >> 3;
 }
 
 /** Pieces split so that none straddles bit 32 of the raw value (for 33..64-bit signals). */

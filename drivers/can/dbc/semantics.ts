@@ -6,6 +6,7 @@ import type {
   DbcSignal,
 } from './model.js';
 import type { RawDbc, RawMessage, RawSignal, RawTarget, RawValue, Warn, Where } from './raw.js';
+import { motorolaLinearPosition } from './layout.js';
 import { resolveMultiplexing } from './multiplexing.js';
 
 /**
@@ -280,7 +281,7 @@ function setValueType(signal: DbcSignal, type: number, at: Where, warn: Warn): v
 /** Every bit of every signal must lie within the declared length (cantools' strict check). */
 function checkSignalRanges(m: RawMessage, warn: Warn): void {
   for (const { signal: s, where } of m.signals) {
-    const first = s.byteOrder === 'big_endian' ? 8 * (s.startBit >> 3) + 7 - (s.startBit & 7) : s.startBit;
+    const first = s.byteOrder === 'big_endian' ? motorolaLinearPosition(s.startBit) : s.startBit;
     if (first + s.length > 8 * m.length) {
       warn('DBC_SIGNAL_RANGE', `signal ${s.name} (bits ${s.startBit}|${s.length}) does not fit in the ${m.length} bytes of message ${m.name}`, where);
     }

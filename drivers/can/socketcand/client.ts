@@ -198,14 +198,13 @@ export class SocketcandBus extends BusBase {
     this.phase = 'raw';
     this.attempt = 0;
     this.options.logger?.info({ bus: this.name, server: this.where(), remoteBus: this.options.bus }, 'socketcand session up');
+    // Open now, synchronously: socketcand streams frames right behind the `< ok >`, often in the same
+    // TCP read, and the parser hands them over before any promise continuation could run.
     const first = this.firstOpen;
-    if (first) {
-      this.firstOpen = undefined;
-      first.resolve(); // BusBase.open() moves the state to open
-      return;
-    }
-    this.stats.inc('reconnects');
+    this.firstOpen = undefined;
+    if (!first) this.stats.inc('reconnects');
     this.setState('open');
+    first?.resolve();
   }
 
   private malformed(err: TcuError): void {

@@ -1,6 +1,6 @@
 import { TcuError } from '../../../core/errors.js';
 import type { CanFrame } from '../frame.js';
-import { CANFD_LENGTHS, CAN_MAX_DLEN, MAX_EXT_ID, MAX_STD_ID, formatId, frameProblem } from '../frame.js';
+import { CANFD_LENGTHS, CAN_MAX_DLEN, HEX_BYTE, MAX_EXT_ID, MAX_STD_ID, bytesToHex, formatId, validateFrame } from '../frame.js';
 
 /**
  * The socketcand protocol (linux-can/socketcand, doc/protocol.md and src/state_raw.c), the raw-mode
@@ -153,19 +153,19 @@ export function encodeError(text: string): string {
  * Throws CAN_FRAME_INVALID.
  */
 export function encodeFrame(frame: CanFrame): string {
-  check(frame);
+  validateFrame(frame);
   const ts = formatTime(frame.ts);
   if (frame.err) return `< error ${formatHex(frame.id, 3)} ${ts} >`;
   const id = formatId(frame.id, frame.ext);
   if (frame.rtr) return `< rtr ${id} ${ts} ${frame.data.length} >`;
-  const data = frame.data.length === 0 ? '' : ` ${hexRun(frame.data)}`;
+  const data = frame.data.length === 0 ? '' : ` ${bytesToHex(frame.data)}`;
   if (frame.fd) return `< fdframe ${id} ${formatHex(fdFlags(frame), 2)} ${ts}${data} >`;
   return `< frame ${id} ${ts}${data} >`;
 }
 
 /** How a client asks to send a frame: send, sendrtr or fdsend. Throws CAN_FRAME_INVALID for error frames. */
 export function encodeSend(frame: CanFrame): string {
-  check(frame);
+  validateFrame(frame);
   if (frame.err) throw new TcuError('CAN_FRAME_INVALID', 'error frames cannot be sent through socketcand');
   const id = formatId(frame.id, frame.ext);
   if (frame.rtr) return `< sendrtr ${id} ${frame.data.length} >`;
@@ -292,11 +292,6 @@ function make(id: number, ext: boolean, fd: boolean, flags: number, rtr: boolean
   return { id, ext, fd, brs: fd && (flags & 1) !== 0, esi: fd && (flags & 2) !== 0, rtr, err, data, ts, bus };
 }
 
-function check(frame: CanFrame): void {
-  const problem = frameProblem(frame);
-  if (problem) throw new TcuError('CAN_FRAME_INVALID', problem, { details: { id: frame.id, bus: frame.bus } });
-}
-
 function fdFlags(frame: CanFrame): number {
   return (frame.brs ? 1 : 0) | (frame.esi ? 2 : 0);
 }
@@ -369,15 +364,9 @@ function formatHex(value: number, digits: number): string {
   return value.toString(16).toUpperCase().padStart(digits, '0');
 }
 
-function hexRun(data: Uint8Array): string {
-  let out = '';
-  for (let k = 0; k < data.length; k++) out += formatHex(data[k]!, 2);
-  return out;
-}
-
 function hexList(data: Uint8Array): string {
   let out = '';
-  for (let k = 0; k < data.length; k++) out += ' ' + formatHex(data[k]!, 2);
+  for (let k = 0; k < data.length; k++) out += ' ' + HEX_BYTE[data[k]!];
   return out;
 }
 

@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TcuError } from '../../../core/errors.js';
 import { formatCandumpFrame, formatCandumpLine, parseCandumpFrame, parseCandumpLine } from '../../../drivers/can/candump/format.js';
-import { CANFD_LENGTHS, MAX_EXT_ID, MAX_STD_ID, makeFrame, type CanFrame } from '../../../drivers/can/frame.js';
+import { MAX_EXT_ID, makeFrame } from '../../../drivers/can/frame.js';
+import { canFrameArb } from '../../helpers/arbitraries.js';
 
 const TS = 1436509052249713;
 
@@ -180,37 +181,7 @@ describe('formatCandumpLine', () => {
 });
 
 /** Any frame candump can represent exactly. */
-const frameArb: fc.Arbitrary<CanFrame> = fc
-  .record({
-    kind: fc.constantFrom('classic', 'remote', 'fd', 'error'),
-    ext: fc.boolean(),
-    stdId: fc.integer({ min: 0, max: MAX_STD_ID }),
-    extId: fc.integer({ min: 0, max: MAX_EXT_ID }),
-    errClass: fc.integer({ min: 0, max: MAX_EXT_ID }),
-    classic: fc.uint8Array({ maxLength: 8 }),
-    fdLen: fc.constantFrom(...CANFD_LENGTHS),
-    fdSeed: fc.uint8Array({ minLength: 64, maxLength: 64 }),
-    brs: fc.boolean(),
-    esi: fc.boolean(),
-    dlc: fc.integer({ min: 0, max: 8 }),
-    sec: fc.nat({ max: 2_000_000_000 }),
-    micros: fc.nat({ max: 999_999 }),
-    bus: fc.stringMatching(/^[a-z][a-z0-9_.-]{0,14}$/),
-  })
-  .map((r) => {
-    const id = r.ext ? r.extId : r.stdId;
-    const ts = r.sec * 1_000_000 + r.micros;
-    switch (r.kind) {
-      case 'remote':
-        return makeFrame({ id, ext: r.ext, rtr: true, data: new Uint8Array(r.dlc), ts, bus: r.bus });
-      case 'fd':
-        return makeFrame({ id, ext: r.ext, fd: true, brs: r.brs, esi: r.esi, data: r.fdSeed.slice(0, r.fdLen), ts, bus: r.bus });
-      case 'error':
-        return makeFrame({ id: r.errClass, ext: r.errClass > MAX_STD_ID, err: true, data: r.classic, ts, bus: r.bus });
-      default:
-        return makeFrame({ id, ext: r.ext, data: r.classic, ts, bus: r.bus });
-    }
-  });
+const frameArb = canFrameArb({ kinds: ['classic', 'remote', 'fd', 'error'], bus: fc.stringMatching(/^[a-z][a-z0-9_.-]{0,14}$/) });
 
 describe('candump round trip', () => {
   it('parse(format(frame)) equals frame', () => {

@@ -123,6 +123,36 @@ describe('CandumpReplayBus', () => {
     expect(bus.counters().rxMalformed).toBe(1);
   });
 
+  it('numbers lines across over-long ones, whether they end in the chunk or spill over several', async () => {
+    const long = 'y'.repeat(1500);
+    const chunks = ['(1.0) can0 100#01\n' + long + '\nbad\n', long.slice(0, 700), long.slice(700) + '\n(1.0) can0 101#02\nworse', ''];
+    const bus = new CandumpReplayBus({ stream: Readable.from(chunks), speed: 0, maxLineLength: 1000 });
+    const errors: TcuError[] = [];
+    bus.on('error', (e) => errors.push(e));
+    const frames = await collect(bus);
+    expect(frames.map((f) => f.id)).toEqual([0x100, 0x101]);
+    expect(errors.map((e) => [e.message.slice(0, 20), e.details['lineNumber'] ?? e.details['line']])).toEqual([
+      ['line longer than 100', 2],
+      ['line 3: expected "("', 3],
+      ['line longer than 100', 4],
+      ['line 6: expected "("', 6],
+    ]);
+    expect(bus.counters().rxMalformed).toBe(4);
+  });
+
+  it('keeps replaying when a listener throws, and reports it', async () => {
+    const bus = new CandumpReplayBus({ stream: Readable.from([logText(PACED)]), speed: 0 });
+    const errors: TcuError[] = [];
+    bus.on('error', (e) => errors.push(e));
+    bus.subscribe((f) => {
+      if (f.id === 0x101) throw new Error('consumer bug');
+    });
+    const frames = await collect(bus);
+    expect(frames.map((f) => f.id)).toEqual([0x100, 0x101, 0x102, 0x103, 0x104]);
+    expect(errors.map((e) => e.code)).toEqual(['CAN_LISTENER_FAILED']);
+    expect(bus.counters().listenerErrors).toBe(1);
+  });
+
   it('reads a file, loops, and stops on close()', async () => {
     const path = join(dir, 'loop.log');
     writeFileSync(path, logText(['(1.0) vcan0 100#01', '(1.0) vcan0 101#02']));
@@ -241,6 +271,36 @@ describe('CandumpWriter', () => {
     await writer.flush();
     expect(readFileSync(path, 'utf8').split('\n')).toHaveLength(3);
     await writer.close();
+  });
+
+  it('refuses writes from the moment close() is called, so every frame counted as written is in the file', async () => {
+    const path = join(dir, 'closing.log');
+    const timers: (() => void)[] = [];
+    const clock: Clock = {
+      now: () => 0,
+      nowMicros: () => 0,
+      monotonic: () => 0,
+      setTimeout: (fn) => {
+        timers.push(fn);
+        return {};
+      },
+      clearTimeout: () => undefined, // a timer that fires anyway must find nothing to write
+    };
+    const failures: TcuError[] = [];
+    const writer = await CandumpWriter.open(path, { clock, flushIntervalMs: 1000, onError: (e) => failures.push(e) });
+    const frame = makeFrame({ id: 0x123, data: Uint8Array.of(1), ts: 1 });
+    expect(writer.write(frame)).toBe(true);
+    const closing = writer.close();
+    // close() is still flushing: a frame now would be counted but never reach the file
+    expect(() => writer.write(frame)).toThrow(expect.objectContaining({ code: 'FILE_WRITE' }));
+    await closing;
+    await writer.close(); // again: resolves, does nothing
+    for (const fire of timers) fire();
+    await writer.flush();
+    await new Promise((r) => setImmediate(r));
+    expect(failures).toEqual([]);
+    expect(writer.counters()).toMatchObject({ written: 1, writeErrors: 0 });
+    expect(readFileSync(path, 'utf8').trimEnd().split('\n')).toHaveLength(writer.counters().written);
   });
 
   it('refuses a path it cannot open', async () => {

@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Clock, TimerHandle } from '../../../core/clock.js';
 import { TcuError } from '../../../core/errors.js';
@@ -60,26 +61,34 @@ describe('diagnoseSocketCan', () => {
   });
 });
 
+/** The kernel offers SocketCAN (CAN_RAW registered, or the can module loaded). */
+function kernelHasCan(): boolean {
+  let protocols = '';
+  try {
+    protocols = readFileSync('/proc/net/protocols', 'utf8');
+  } catch {
+    // no /proc (not Linux, or a sandbox): fall back to the module check
+  }
+  return /^CAN_RAW\b/m.test(protocols) || existsSync('/sys/module/can');
+}
+
+// Only the negative case can be checked on an ordinary machine. A positive SocketCAN test (a real
+// kernel with vcan, frames both ways) is the job of the VM harness in test/vm/ (issue 6), which is
+// not written yet: on a machine whose kernel has CAN, nothing here exercises the real driver.
 describe('SocketCanBus on this machine', () => {
-  it('open() rejects with SOCKETCAN_UNAVAILABLE and says what is missing', async () => {
+  it.runIf(!kernelHasCan())('open() rejects with SOCKETCAN_UNAVAILABLE and says what is missing', async () => {
     const diagnosis = diagnoseSocketCan('vcan0', realSystemFiles());
+    expect(diagnosis.fatal).toBeDefined();
     const bus = new SocketCanBus({ iface: 'vcan0' });
-    let caught: unknown;
-    try {
-      await bus.open();
-    } catch (err) {
-      caught = err;
-    }
-    if (caught === undefined) {
-      // A machine with vcan0: nothing to check here (the VM test covers the real driver).
-      await bus.close();
-      return;
-    }
+    const caught: unknown = await bus.open().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     expect(caught).toBeInstanceOf(TcuError);
     const err = caught as TcuError;
     expect(err.code).toBe('SOCKETCAN_UNAVAILABLE');
     expect(err.message).not.toMatch(/Error while creating channel/);
-    if (diagnosis.fatal) expect(err.message).toBe(`cannot open vcan0: ${diagnosis.fatal}`);
+    expect(err.message).toBe(`cannot open vcan0: ${diagnosis.fatal}`);
     expect(bus.state).toBe('closed');
   });
 });

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TcuError } from '../../../core/errors.js';
-import { CANFD_LENGTHS, MAX_EXT_ID, MAX_STD_ID, makeFrame, type CanFrame } from '../../../drivers/can/frame.js';
+import { makeFrame } from '../../../drivers/can/frame.js';
+import { canFrameArb } from '../../helpers/arbitraries.js';
 import {
   SocketcandParser,
   decodeElement,
@@ -122,27 +123,7 @@ describe('encoders', () => {
   });
 });
 
-const frameArb: fc.Arbitrary<CanFrame> = fc
-  .record({
-    kind: fc.constantFrom('classic', 'remote', 'fd'),
-    ext: fc.boolean(),
-    stdId: fc.integer({ min: 0, max: MAX_STD_ID }),
-    extId: fc.integer({ min: 0, max: MAX_EXT_ID }),
-    classic: fc.uint8Array({ maxLength: 8 }),
-    fdLen: fc.constantFrom(...CANFD_LENGTHS),
-    fdSeed: fc.uint8Array({ minLength: 64, maxLength: 64 }),
-    brs: fc.boolean(),
-    esi: fc.boolean(),
-    sec: fc.nat({ max: 2_000_000_000 }),
-    micros: fc.nat({ max: 999_999 }),
-  })
-  .map((r) => {
-    const id = r.ext ? r.extId : r.stdId;
-    const ts = r.sec * 1_000_000 + r.micros;
-    if (r.kind === 'remote') return makeFrame({ id, ext: r.ext, rtr: true, data: new Uint8Array(r.classic.length), ts, bus: 'vcan0' });
-    if (r.kind === 'fd') return makeFrame({ id, ext: r.ext, fd: true, brs: r.brs, esi: r.esi, data: r.fdSeed.slice(0, r.fdLen), ts, bus: 'vcan0' });
-    return makeFrame({ id, ext: r.ext, data: r.classic, ts, bus: 'vcan0' });
-  });
+const frameArb = canFrameArb();
 
 describe('round trips', () => {
   it('decode(encodeFrame(f)) and decode(encodeSend(f)) give f back', () => {

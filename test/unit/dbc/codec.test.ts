@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isTcuError } from '../../../core/errors.js';
 import { compileDbc, compileMessage, roundHalfEven } from '../../../drivers/can/dbc/codec.js';
+import { motorolaLinearPosition } from '../../../drivers/can/dbc/layout.js';
 import type { DbcMessage, MessageCodec } from '../../../drivers/can/dbc/model.js';
 import { loadDbcFile, parseDbc } from '../../../drivers/can/dbc/parser.js';
 import { FIXTURE_DIR } from './reference.js';
@@ -60,6 +61,16 @@ describe('Motorola (big endian, @0) by hand', () => {
     expect(c.encode({ Mid: -460 })).toEqual(bytes(0x02, 0x34, 0, 0, 0, 0, 0, 0));
     expect(c.encode({ Neg: -1 })).toEqual(bytes(0, 0, 0, 0, 0xff, 0xe0, 0, 0));
     expect(c.encode({ Brake: 731 })).toEqual(bytes(0, 0b0010_1101, 0b1011_0000, 0, 0, 0, 0, 0));
+  });
+});
+
+describe('motorolaLinearPosition', () => {
+  it('maps sawtooth start bits to network-order positions, and back (it is its own inverse)', () => {
+    expect([7, 0, 15, 8, 63, 56].map(motorolaLinearPosition)).toEqual([0, 7, 8, 15, 56, 63]);
+    for (let bit = 0; bit < 512; bit++) {
+      expect(motorolaLinearPosition(bit)).toBe(8 * Math.floor(bit / 8) + (7 - (bit % 8)));
+      expect(motorolaLinearPosition(motorolaLinearPosition(bit))).toBe(bit);
+    }
   });
 });
 

@@ -4,7 +4,7 @@ import { validateFrame } from '../../../drivers/can/frame.js';
 import { parseMapping } from '../../../hw-emulator/mappings/format.js';
 import { resolveMapping } from '../../../hw-emulator/mappings/resolve.js';
 import { TrafficGenerator } from '../../../hw-emulator/traffic/generator.js';
-import { rawRange } from '../../../hw-emulator/traffic/signals.js';
+import { generatedRawRange } from '../../../hw-emulator/traffic/signals.js';
 import { VehicleModel } from '../../../hw-emulator/vehicle/model.js';
 import { SeededRng } from '../../../hw-emulator/vehicle/random.js';
 import { database, message, signal, tinyDb } from './dbc-builders.js';
@@ -204,13 +204,13 @@ describe('TrafficGenerator logic', () => {
   });
 });
 
-describe('rawRange', () => {
+describe('generatedRawRange', () => {
   it('intersects the declared range with what the bits hold', () => {
-    expect(rawRange(signal({ name: 'a', length: 8, minimum: 0, maximum: 0 }))).toEqual([0, 255]);
-    expect(rawRange(signal({ name: 'a', length: 8, signed: true }))).toEqual([-128, 127]);
-    expect(rawRange(signal({ name: 'a', length: 4, minimum: 0, maximum: 255 }))).toEqual([0, 15]);
-    expect(rawRange(signal({ name: 'a', length: 8, offset: -27, minimum: 0, maximum: 255 }))).toEqual([27, 255]);
-    expect(rawRange(signal({ name: 'a', length: 16, factor: 0.0075, minimum: 0, maximum: 491.49 }))).toEqual([0, 65532]);
-    expect(rawRange(signal({ name: 'a', length: 64 }))).toEqual([0, 2 ** 32 - 1]);
+    expect(generatedRawRange(signal({ name: 'a', length: 8, minimum: 0, maximum: 0 }))).toEqual([0, 255]);
+    expect(generatedRawRange(signal({ name: 'a', length: 8, signed: true }))).toEqual([-128, 127]);
+    expect(generatedRawRange(signal({ name: 'a', length: 4, minimum: 0, maximum: 255 }))).toEqual([0, 15]);
+    expect(generatedRawRange(signal({ name: 'a', length: 8, offset: -27, minimum: 0, maximum: 255 }))).toEqual([27, 255]);
+    expect(generatedRawRange(signal({ name: 'a', length: 16, factor: 0.0075, minimum: 0, maximum: 491.49 }))).toEqual([0, 65532]);
+    expect(generatedRawRange(signal({ name: 'a', length: 64 }))).toEqual([0, 2 ** 32 - 1]);
   });
 });

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { compileDbc, compileMessage } from '../../../drivers/can/dbc/codec.js';
-import type { DbcCodec, DbcDatabase, DbcSignal } from '../../../drivers/can/dbc/model.js';
-import { loadDbcFile } from '../../../drivers/can/dbc/parser.js';
+import type { DbcCodec, DbcDatabase, DbcMessage, DbcSignal } from '../../../drivers/can/dbc/model.js';
+import { loadDbcFile, parseDbc } from '../../../drivers/can/dbc/parser.js';
 import { type CanFrame, validateFrame } from '../../../drivers/can/frame.js';
 import { builtinMapping } from '../../../hw-emulator/mappings/builtin.js';
 import { type ResolvedMapping, resolveMapping } from '../../../hw-emulator/mappings/resolve.js';
 import { TrafficGenerator } from '../../../hw-emulator/traffic/generator.js';
 import { signalBits } from '../../../hw-emulator/traffic/overlaps.js';
-import { rawRange } from '../../../hw-emulator/traffic/signals.js';
+import { generatedRawRange } from '../../../hw-emulator/traffic/signals.js';
 import { VehicleModel } from '../../../hw-emulator/vehicle/model.js';
 import { SeededRng } from '../../../hw-emulator/vehicle/random.js';
 import type { VehicleState } from '../../../hw-emulator/vehicle/state.js';
@@ -69,7 +69,7 @@ function run(name: string, seed: number, seconds: number): { batches: Batch[]; g
 
 /** The value the generator should have sent for a mapped signal: on the grid, inside the range. */
 function expectedMapped(signal: DbcSignal, value: number): number {
-  const [lo, hi] = rawRange(signal);
+  const [lo, hi] = generatedRawRange(signal);
   const raw = Math.min(hi, Math.max(lo, Math.round((value - signal.offset) / signal.factor)));
   return raw * signal.factor + signal.offset;
 }
@@ -138,18 +138,56 @@ describe.each(FIXTURES)('traffic for %s', (name) => {
     if (mapping) expect(mappedChecks).toBeGreaterThan(mapping.signals.length * 50);
   });
 
-  it('rotates multiplexed messages through the switch values the DBC uses', () => {
-    for (const m of gen.messages) {
-      const sw = m.signals.find((s) => s.isMultiplexer && s.multiplexerSignal === undefined);
-      if (!sw) continue;
+  const switchOf = (m: DbcMessage): DbcSignal | undefined => m.signals.find((s) => s.isMultiplexer && s.multiplexerSignal === undefined);
+  // Only DBCs with multiplexed messages have something to check here; each of those messages must be sent.
+  const multiplexed = db.messages.filter((m) => switchOf(m) !== undefined);
+  it.runIf(multiplexed.length > 0)('rotates multiplexed messages through the switch values the DBC uses', () => {
+    expect(multiplexed.length).toBeGreaterThan(0);
+    let checked = 0;
+    for (const m of multiplexed) {
+      expect(gen.messages, m.name).toContain(m);
+      const sw = switchOf(m)!;
       const used = new Set(m.signals.filter((s) => s.multiplexerSignal === sw.name).flatMap((s) => s.multiplexerIds ?? []));
       const c = codec.byName(m.name)!;
       const seen = new Set(frames.filter((f) => f.id === m.id && f.ext === m.extended).map((f) => c.decode(f.data)[sw.name]));
       const inRange = [...used].filter((id) => {
-        const [lo, hi] = rawRange(sw);
+        const [lo, hi] = generatedRawRange(sw);
         return id >= lo && id <= hi;
       });
       expect([...seen].sort(), m.name).toEqual(inRange.sort());
+      checked++;
+    }
+    expect(checked).toBe(multiplexed.length);
+  });
+});
+
+describe('messages no CAN frame can carry', () => {
+  it('skips a DBC message longer than 64 bytes with a reason, and sends the rest', () => {
+    const text = [
+      'VERSION ""',
+      'BU_: ECU',
+      'BO_ 256 Huge: 100 ECU',
+      ' SG_ Tail : 792|8@1+ (1,0) [0|255] "" Vector__XXX',
+      'BO_ 257 Small: 8 ECU',
+      ' SG_ A : 0|8@1+ (1,0) [0|255] "" Vector__XXX',
+      '',
+    ].join('\n');
+    const db = parseDbc(text, { file: 'huge.dbc' });
+    // The parser keeps the message and only warns.
+    expect(db.messages.map((m) => [m.name, m.length])).toEqual([
+      ['Huge', 100],
+      ['Small', 8],
+    ]);
+    expect(db.warnings.some((w) => /Huge declares 100 bytes/.test(w.message))).toBe(true);
+    const clock = new ManualClock();
+    const gen = new TrafficGenerator({ codec: compileDbc(db), model: new VehicleModel({ seed: 1 }), rng: new SeededRng(1), clock, bus: 'vcan0' });
+    expect(gen.skippedMessages).toEqual([{ name: 'Huge', reason: '100 bytes is more than a CAN FD frame holds (64)' }]);
+    expect(gen.messages.map((m) => m.name)).toEqual(['Small']);
+    const frames = gen.framesUntil(clock.nowMicros() + 1_000_000);
+    expect(frames.length).toBeGreaterThan(0);
+    for (const f of frames) {
+      expect(f.id).toBe(257);
+      validateFrame(f);
     }
   });
 });
