@@ -1,0 +1,89 @@
+/**
+ * What a JSON Schema cannot say, checked on a configuration that already passed the schema:
+ * names unique, references to buses that exist, pairs that go together, cron expressions the
+ * scheduler accepts. Then relative file paths are resolved against the configuration's folder.
+ */
+import { isAbsolute, resolve } from 'node:path';
+import { validateDetailed } from 'node-cron';
+import { quote } from './messages.js';
+import type { AgentConfig, ConfigProblem } from './types.js';
+
+const TLS_SCHEMES = new Set(['mqtts:', 'ssl:', 'wss:']);
+
+/** Problems the schema cannot see; empty when there are none. */
+export function semanticProblems(config: AgentConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const add = (path: string, message: string): void => {
+    problems.push({ path, message });
+  };
+
+  const firstBus = new Map<string, number>();
+  config.can.buses.forEach((bus, i) => {
+    const earlier = firstBus.get(bus.name);
+    if (earlier === undefined) firstBus.set(bus.name, i);
+    else add(`/can/buses/${i}/name`, `duplicate bus name ${quote(bus.name)} (already used by /can/buses/${earlier})`);
+  });
+  const busNames = [...firstBus.keys()].map(quote).join(', ');
+  const checkBus = (bus: string | undefined, path: string): void => {
+    if (bus !== undefined && !firstBus.has(bus)) add(path, `no bus named ${quote(bus)} in /can/buses (the buses are ${busNames})`);
+  };
+
+  const firstGroup = new Map<string, number>();
+  config.collect.periodic.forEach((group, i) => {
+    const earlier = firstGroup.get(group.name);
+    if (earlier === undefined) firstGroup.set(group.name, i);
+    else add(`/collect/periodic/${i}/name`, `duplicate periodic group name ${quote(group.name)} (already used by /collect/periodic/${earlier})`);
+    checkBus(group.bus, `/collect/periodic/${i}/bus`);
+  });
+  config.collect.onChange.forEach((c, i) => checkBus(c.bus, `/collect/onChange/${i}/bus`));
+  if (config.collect.ignition) checkBus(config.collect.ignition.bus, '/collect/ignition/bus');
+
+  const { uplink } = config;
+  let scheme: string | undefined;
+  try {
+    scheme = new URL(uplink.url).protocol;
+  } catch {
+    add('/uplink/url', 'must be a valid URL (scheme, host and optional port, e.g. "mqtts://broker.example.com:8883")');
+  }
+  const { tls } = uplink;
+  if ((tls.cert === undefined) !== (tls.key === undefined)) {
+    add('/uplink/tls', `"cert" and "key" go together (a client certificate needs its private key); only ${quote(tls.cert === undefined ? 'key' : 'cert')} is set`);
+  }
+  const tlsFiles = (['ca', 'cert', 'key'] as const).filter((k) => tls[k] !== undefined);
+  if (scheme !== undefined && tlsFiles.length > 0 && !TLS_SCHEMES.has(scheme)) {
+    add('/uplink/tls', `${tlsFiles.map(quote).join(', ')} set, but the URL scheme ${quote(scheme.slice(0, -1))} does not use TLS (use mqtts://, ssl:// or wss://)`);
+  }
+  if (uplink.backoff.maxMs < uplink.backoff.initialMs) {
+    add('/uplink/backoff/maxMs', `must be >= initialMs (${uplink.backoff.initialMs})`);
+  }
+
+  for (const job of ['heartbeat', 'housekeeping'] as const) {
+    const why = cronProblem(config.jobs[job]);
+    if (why !== undefined) add(`/jobs/${job}`, `must be a cron expression (5 fields, or 6 with seconds first): ${why}`);
+  }
+  return problems;
+}
+
+function cronProblem(expression: string): string | undefined {
+  try {
+    const result = validateDetailed(expression);
+    if (result.valid) return undefined;
+    return result.errors.map((e) => e.message).join('; ') || 'not accepted by node-cron';
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
+
+/** Resolves every file path in the configuration against `baseDir`, in place. Absolute paths stay as they are. */
+export function resolvePaths(config: AgentConfig, baseDir: string): void {
+  const at = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
+  for (const bus of config.can.buses) {
+    bus.dbc = at(bus.dbc);
+    if (bus.driver === 'candump') bus.path = at(bus.path);
+  }
+  if (config.outbox.path !== ':memory:') config.outbox.path = at(config.outbox.path);
+  const { tls } = config.uplink;
+  if (tls.ca !== undefined) tls.ca = at(tls.ca);
+  if (tls.cert !== undefined) tls.cert = at(tls.cert);
+  if (tls.key !== undefined) tls.key = at(tls.key);
+}
