@@ -1,0 +1,222 @@
+import { existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { Decoder } from 'cbor-x';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isTcuError } from '../../../core/errors.js';
+import { readOutboxStats } from '../../../agent/outbox/index.js';
+import type { Outbox } from '../../../agent/outbox/types.js';
+import type { RecordInput } from '../../../agent/records.js';
+import { FakeClock } from '../../helpers/fake-clock.js';
+import { open, signalRecord, tempDir, type TempDir } from '../../helpers/outbox-records.js';
+
+/** cbor-x decodes 64-bit integers as numbers with int64AsNumber (missing from its typings). */
+function decoderOptions(mapsAsObjects: boolean): ConstructorParameters<typeof Decoder>[0] {
+  const options = { useRecords: false, mapsAsObjects, int64AsNumber: true };
+  return options;
+}
+
+const ordered = new Decoder(decoderOptions(false));
+
+let tmp: TempDir;
+let clock: FakeClock;
+const opened: Outbox[] = [];
+
+function outboxAt(path: string, overrides: Parameters<typeof open>[2] = {}): Outbox {
+  const { outbox } = open(path, clock, overrides);
+  opened.push(outbox);
+  return outbox;
+}
+
+beforeEach(() => {
+  tmp = tempDir();
+  clock = new FakeClock();
+});
+
+afterEach(() => {
+  for (const o of opened.splice(0)) o.close();
+  tmp.cleanup();
+});
+
+describe('append', () => {
+  it('commits a batch with the boot id and gapless seqs from 1, across calls', () => {
+    const outbox = outboxAt(tmp.path('o.db'));
+    const a = outbox.append([signalRecord(1), signalRecord(2, { priority: 3 }), signalRecord(3, { priority: 0 })]);
+    const b = outbox.append([signalRecord(4)]);
+    expect([...a, ...b].map((r) => r.seq)).toEqual([1, 2, 3, 4]);
+    expect(new Set([...a, ...b].map((r) => r.boot))).toEqual(new Set(['boot-a']));
+    const ids = [...a, ...b].map((r) => r.id);
+    expect(new Set(ids).size).toBe(4);
+    expect([...ids].sort((x, y) => x - y)).toEqual(ids);
+    expect(outbox.stats()).toMatchObject({ depth: 4, bytes: [...a, ...b].reduce((s, r) => s + r.bytes, 0) });
+  });
+
+  it('encodes {seq, ts, kind, ...body} once, as a plain CBOR map with integer timestamps', () => {
+    const outbox = outboxAt(tmp.path('o.db'));
+    const input: RecordInput = { kind: 'event', ts: 1_700_000_000_123, priority: 2, body: { name: 'dtc', code: 'P0301', raw: new Uint8Array([1, 2]) } };
+    const [stored] = outbox.append([input]);
+    const data = stored!.data;
+    expect(stored!.bytes).toBe(data.length);
+    expect(data[0]! & 0xe0).toBe(0xa0); // a map, no tag before it
+    const map = ordered.decode(data) as Map<string, unknown>;
+    expect([...map.keys()]).toEqual(['seq', 'ts', 'kind', 'name', 'code', 'raw']);
+    expect(map.get('ts')).toBe(1_700_000_000_123);
+    expect(map.get('seq')).toBe(1);
+    // ts is a CBOR unsigned integer (0x1b + 8 bytes), not a float64 (0xfb)
+    const tsKey = Buffer.from(data).indexOf(Buffer.from([0x62, 0x74, 0x73]));
+    expect(data[tsKey + 3]).toBe(0x1b);
+    expect(Buffer.from(outbox.nextBatch({ maxRecords: 10, maxBytes: 1e6 })[0]!.data)).toEqual(Buffer.from(data));
+  });
+
+  it('keeps the header first when body keys look like array indexes', () => {
+    const outbox = outboxAt(tmp.path('o.db'));
+    const [stored] = outbox.append([{ kind: 'event', ts: 5, priority: 1, body: { name: 'x', 7: 'seven', 0: 'zero' } }]);
+    const map = ordered.decode(stored!.data) as Map<string, unknown>;
+    expect([...map.keys()].slice(0, 3)).toEqual(['seq', 'ts', 'kind']);
+    expect(map.get('7')).toBe('seven');
+  });
+
+  it('refuses a batch with an invalid record, committing none of it and using no seq', () => {
+    const outbox = outboxAt(tmp.path('o.db'));
+    const bad: RecordInput[] = [
+      { kind: 'nope' as 'event', ts: 1, priority: 1, body: {} },
+      { kind: 'event', ts: Number.NaN, priority: 1, body: {} },
+      { kind: 'event', ts: 1, priority: 7 as 1, body: {} },
+      { kind: 'event', ts: 1, priority: 1, body: { seq: 3 } },
+      { kind: 'event', ts: 1, priority: 1, body: { f: () => 1 } },
+    ];
+    for (const r of bad) {
+      let caught: unknown;
+      try {
+        outbox.append([signalRecord(1), r]);
+      } catch (err) {
+        caught = err;
+      }
+      expect(isTcuError(caught, 'OUTBOX_RECORD_INVALID')).toBe(true);
+      expect((caught as { details: { index: number } }).details.index).toBe(1);
+    }
+    expect(outbox.stats().depth).toBe(0);
+    expect(outbox.append([signalRecord(9)])[0]!.seq).toBe(1);
+  });
+
+  it('continues the seq of a boot id reopened, and starts at 1 for a new one', () => {
+    const path = tmp.path('o.db');
+    let outbox = outboxAt(path);
+    outbox.append([signalRecord(1), signalRecord(2)]);
+    outbox.close();
+    outbox = outboxAt(path);
+    expect(outbox.append([signalRecord(3)])[0]!.seq).toBe(3);
+    outbox.close();
+    outbox = outboxAt(path, { bootId: 'boot-b' });
+    expect(outbox.append([signalRecord(4)])[0]).toMatchObject({ seq: 1, boot: 'boot-b' });
+  });
+
+  it('throws OUTBOX_CLOSED after close (and close twice is fine)', () => {
+    const outbox = outboxAt(tmp.path('o.db'));
+    outbox.close();
+    outbox.close();
+    expect(() => outbox.append([signalRecord(1)])).toThrow(expect.objectContaining({ code: 'OUTBOX_CLOSED' }));
+    expect(() => outbox.stats()).toThrow(expect.objectContaining({ code: 'OUTBOX_CLOSED' }));
+  });
+});
+
+describe('nextBatch', () => {
+  it('returns the highest priority first, then the oldest, within maxRecords', () => {
+    const outbox = outboxAt(tmp.path('o.db'));
+    const stored = outbox.append([0, 3, 1, 3, 2, 0].map((p, i) => signalRecord(i, { priority: p as 0 })));
+    const batch = outbox.nextBatch({ maxRecords: 10, maxBytes: 1e9 });
+    const expected = [...stored].sort((a, b) => b.priority - a.priority || a.id - b.id);
+    expect(batch.map((r) => r.seq)).toEqual(expected.map((r) => r.seq));
+    expect(batch[0]).toEqual(expected[0]);
+    expect(outbox.nextBatch({ maxRecords: 2, maxBytes: 1e9 }).map((r) => r.seq)).toEqual(expected.slice(0, 2).map((r) => r.seq));
+    expect(outbox.nextBatch({ maxRecords: 0, maxBytes: 1e9 })).toEqual([]);
+  });
+
+  it('skips ids in flight', () => {
+    const outbox = outboxAt(tmp.path('o.db'));
+    const stored = outbox.append(Array.from({ length: 10 }, (_, i) => signalRecord(i, { priority: 1 })));
+    const first = outbox.nextBatch({ maxRecords: 4, maxBytes: 1e9 });
+    const exclude = new Set([...first.map((r) => r.id), stored[6]!.id]);
+    const second = outbox.nextBatch({ maxRecords: 10, maxBytes: 1e9, exclude });
+    expect(second.map((r) => r.seq)).toEqual([5, 6, 8, 9, 10]);
+  });
+
+  it('stops before maxBytes, but returns one record even when it alone is larger', () => {
+    const outbox = outboxAt(tmp.path('o.db'));
+    const stored = outbox.append(Array.from({ length: 10 }, (_, i) => signalRecord(i)));
+    const three = stored[0]!.bytes + stored[1]!.bytes + stored[2]!.bytes;
+    expect(outbox.nextBatch({ maxRecords: 10, maxBytes: three })).toHaveLength(3);
+    expect(outbox.nextBatch({ maxRecords: 10, maxBytes: three - 1 })).toHaveLength(2);
+    expect(outbox.nextBatch({ maxRecords: 10, maxBytes: 1 })).toHaveLength(1);
+  });
+
+  it('returns records of one boot: the first chosen, up to the first record of another boot', () => {
+    const path = tmp.path('o.db');
+    let outbox = outboxAt(path, { bootId: 'boot-a' });
+    outbox.append([signalRecord(1, { priority: 3 }), signalRecord(2, { priority: 1 })]);
+    outbox.close();
+    outbox = outboxAt(path, { bootId: 'boot-b' });
+    outbox.append([signalRecord(3, { priority: 3 }), signalRecord(4, { priority: 1 })]);
+    const seen: string[] = [];
+    const inFlight = new Set<number>();
+    for (;;) {
+      const batch = outbox.nextBatch({ maxRecords: 10, maxBytes: 1e9, exclude: inFlight });
+      if (batch.length === 0) break;
+      expect(new Set(batch.map((r) => r.boot)).size).toBe(1);
+      for (const r of batch) {
+        inFlight.add(r.id);
+        seen.push(`${r.boot}/${r.priority}/${r.seq}`);
+      }
+    }
+    // strict priority-then-age order overall, each batch one boot
+    expect(seen).toEqual(['boot-a/3/1', 'boot-b/3/1', 'boot-a/1/2', 'boot-b/1/2']);
+  });
+});
+
+describe('acknowledge and stats', () => {
+  it('deletes acknowledged records, counts them, ignores ids already gone, and notes the time', () => {
+    const outbox = outboxAt(tmp.path('o.db'));
+    const stored = outbox.append(Array.from({ length: 5 }, (_, i) => signalRecord(i, { ts: 1000 + i })));
+    outbox.acknowledge([stored[0]!.id, stored[1]!.id, 987654, stored[0]!.id], 42_000);
+    const s = outbox.stats();
+    expect(s).toMatchObject({ depth: 3, delivered: 2, lastUploadTs: 42_000, oldestTs: 1002 });
+    expect(s.bytes).toBe(stored.slice(2).reduce((n, r) => n + r.bytes, 0));
+    expect(outbox.nextBatch({ maxRecords: 10, maxBytes: 1e9 }).map((r) => r.seq)).toEqual([3, 4, 5]);
+  });
+
+  it('keeps its counters across a restart, and readOutboxStats reads them read-only while it runs', () => {
+    const path = tmp.path('o.db');
+    expect(readOutboxStats(path)).toBeUndefined();
+    expect(existsSync(path)).toBe(false);
+    let outbox = outboxAt(path);
+    const stored = outbox.append(Array.from({ length: 6 }, (_, i) => signalRecord(i, { priority: (i % 4) as 0 })));
+    outbox.acknowledge([stored[5]!.id], 7);
+    const live = readOutboxStats(path)!;
+    expect(live).toEqual({ ...outbox.stats(), fileBytes: live.fileBytes });
+    outbox.append([signalRecord(7)]); // the reader held no lock
+    const before = outbox.stats();
+    outbox.close();
+    outbox = outboxAt(path, { bootId: 'boot-b' });
+    expect({ ...outbox.stats(), fileBytes: 0 }).toEqual({ ...before, fileBytes: 0 });
+    expect(readOutboxStats(path)).toMatchObject({ depth: before.depth, delivered: 1, lastUploadTs: 7 });
+  });
+
+  it('serves the hot queries from the primary key and the ts index (query plans)', () => {
+    const path = tmp.path('o.db');
+    outboxAt(path).append([signalRecord(1)]);
+    const db = new Database(path, { readonly: true });
+    try {
+      const plan = (sql: string, ...params: unknown[]): string =>
+        db.prepare<unknown[], { detail: string }>(`EXPLAIN QUERY PLAN ${sql}`).all(...params).map((r) => r.detail).join(' | ');
+      expect(plan('SELECT id, boot_ref, seq, kind, ts, data FROM records_2 WHERE id >= ? ORDER BY id', 5)).toMatch(/SEARCH records_2 USING INTEGER PRIMARY KEY \(rowid>\?\)/);
+      expect(plan('SELECT id FROM records_2 ORDER BY id')).toMatch(/^SCAN records_2$/);
+      expect(plan('SELECT id, length(data) FROM records_0 ORDER BY id LIMIT ?', 5)).toMatch(/^SCAN records_0$/);
+      expect(plan('SELECT count(*) AS n, total(length(data)) AS b FROM records_0 WHERE ts < ?', 5)).toMatch(/USING INDEX records_0_ts \(ts<\?\)/);
+      expect(plan('SELECT min(ts) FROM records_1')).toMatch(/USING COVERING INDEX records_1_ts/);
+      for (const p of [plan('SELECT id FROM records_2 ORDER BY id'), plan('SELECT id, length(data) FROM records_0 ORDER BY id LIMIT 9')]) {
+        expect(p).not.toMatch(/TEMP B-TREE/);
+      }
+    } finally {
+      db.close();
+    }
+  });
+});
