@@ -100,7 +100,7 @@ export function waitForStop(stop: AbortSignal | undefined, ms: number, clock: Cl
 }
 
 /** Errors that mean the user asked for something unusable: exit code 2. */
-const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['CLI_USAGE', 'FILE_READ', 'EMULATOR_MAPPING', 'EMULATOR_CONFIG']);
+const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['CLI_USAGE', 'FILE_READ', 'CONFIG_INVALID', 'EMULATOR_MAPPING', 'EMULATOR_CONFIG']);
 
 /** Runs a command's main function with the shared exit-code policy. */
 export async function runMain(main: () => Promise<number>, io: CommandIO): Promise<number> {

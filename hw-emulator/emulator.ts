@@ -44,8 +44,8 @@ const FLOOD_BATCH = 2000;
 interface BusRuntime {
   spec: EmulatedBus;
   generator: TrafficGenerator;
-  /** `Message.Signal` names the vehicle model drives. */
-  mappedSignals: string[];
+  /** `Message.Signal` names the vehicle model drives, with the quantity behind each. */
+  mappedSignals: { key: string; quantity: string }[];
 }
 
 /**
@@ -80,7 +80,7 @@ export class Emulator {
         // After a stall (a laptop waking from sleep) skip the backlog instead of sending it at once.
         maxBacklogMs: 1000,
       });
-      const mappedSignals = resolved ? resolved.signals.map((s) => `${s.message.name}.${s.signal.name}`) : [];
+      const mappedSignals = resolved ? resolved.signals.map((s) => ({ key: `${s.message.name}.${s.signal.name}`, quantity: s.rule.quantity })) : [];
       this.runtimes.push({ spec, generator, mappedSignals });
     });
   }
@@ -118,8 +118,8 @@ export class Emulator {
     await this.vcan?.close();
   }
 
-  /** `Message.Signal` names the model drives, per bus name. */
-  mappedSignals(): Record<string, string[]> {
+  /** `Message.Signal` names the model drives (with their quantities), per bus name. */
+  mappedSignals(): Record<string, { key: string; quantity: string }[]> {
     return Object.fromEntries(this.runtimes.map((r) => [r.spec.name, r.mappedSignals]));
   }
 

@@ -69,11 +69,17 @@ export async function decodeCommand(argv: string[], io: CommandIO): Promise<numb
   const splitter = new LineSplitter(4096);
   const out = new ByteWriter(OUTPUT_CHUNK * 2);
   try {
+    const decodeLines = (lines: (string | null)[]): void => {
+      for (const line of lines) {
+        if (line === null) decoder.skipLine(overlong());
+        else decoder.decodeLineTo(line, out);
+      }
+    };
     for await (const chunk of input) {
-      for (const line of splitter.push(chunk as string | Buffer)) line === null ? decoder.skipLine(overlong()) : decoder.decodeLineTo(line, out);
+      decodeLines(splitter.push(chunk as string | Buffer));
       if (out.length >= OUTPUT_CHUNK) await write(io.stdout, out.take());
     }
-    for (const line of splitter.end()) line === null ? decoder.skipLine(overlong()) : decoder.decodeLineTo(line, out);
+    decodeLines(splitter.end());
     if (out.length > 0) await write(io.stdout, out.take());
   } catch (err) {
     if (!endedOnPurpose(err, io)) throw asTcuError(err, 'FILE_READ', `cannot read ${values.log ?? 'standard input'}`);

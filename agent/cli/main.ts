@@ -1,4 +1,6 @@
 import { decodeCommand } from './decode.js';
+import { runCommand } from './run.js';
+import { statusCommand } from './status.js';
 import { watchCommand } from './watch.js';
 import { EXIT, runMain, type CommandIO } from '../../core/cli.js';
 
@@ -7,6 +9,8 @@ const HELP = `Usage: tcu-agent <command> [options]
 The telematics agent that runs on the car's telematics control unit.
 
 Commands:
+  run        run the agent: CAN buses to the outbox to the MQTT broker (--config FILE)
+  status     the outbox of a configured agent: depth, evictions, last upload
   decode     decode a candump log with a DBC file into JSON lines
   watch      show the live decoded signals of a CAN bus
 
@@ -18,6 +22,8 @@ Exit codes: 0 success, 1 runtime failure, 2 usage error or invalid input file.
 type Command = (argv: string[], io: CommandIO) => Promise<number>;
 
 const COMMANDS: Record<string, Command> = {
+  run: runCommand,
+  status: statusCommand,
   decode: decodeCommand,
   watch: watchCommand,
 };

@@ -70,6 +70,49 @@ export class ByteWriter {
   }
 
   /**
+   * A time in whole microseconds as seconds with up to six decimals (`1700000000.000298`): the
+   * exact decimal candump printed, which reads back as the same double as `micros / 1e6`.
+   */
+  seconds(micros: number): void {
+    if (!Number.isSafeInteger(micros) || micros < 0) {
+      this.number(micros / 1e6);
+      return;
+    }
+    const whole = Math.floor(micros / 1e6);
+    let fraction = micros - whole * 1e6;
+    this.unsigned(whole);
+    if (fraction === 0) return;
+    let digits = 6;
+    while (fraction % 10 === 0) {
+      fraction /= 10;
+      digits--;
+    }
+    this.reserve(8);
+    const buf = this.buf;
+    buf[this.pos] = 46; // '.'
+    let p = this.pos + 1 + digits;
+    this.pos = p;
+    for (let i = 0; i < digits; i++) {
+      buf[--p] = 48 + (fraction % 10);
+      fraction = Math.floor(fraction / 10);
+    }
+  }
+
+  /** A non-negative safe integer. */
+  private unsigned(v: number): void {
+    this.reserve(16);
+    const buf = this.buf;
+    let digits = 1;
+    for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
+    let p = this.pos + digits;
+    this.pos = p;
+    for (let x = v; ; x = Math.floor(x / 10)) {
+      buf[--p] = 48 + (x % 10);
+      if (x < 10) break;
+    }
+  }
+
+  /**
    * A number known to be a multiple of 10^-decimals up to rounding (a scaled DBC value), written
    * exactly as `number(v)` would, without converting it to a string. It takes the fast path only
    * when the decimal N / 10^decimals reads back as exactly `v`, with N small enough that the

@@ -90,7 +90,7 @@ export class CandumpLineDecoder {
     this.stats.inc('decoded');
     const layout = this.layout(message);
     out.bytes(TS_KEY);
-    out.number(frame.ts / 1e6);
+    out.seconds(frame.ts);
     out.bytes(this.busKey(frame.bus));
     out.bytes(layout.prefix);
     if (this.options.choices) {

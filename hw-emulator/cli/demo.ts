@@ -1,68 +1,113 @@
-import { spawn } from 'node:child_process';
-import { systemClock } from '../../core/clock.js';
-import { EXIT, parseCommandArgs, parseNumber, type CommandIO } from '../../core/cli.js';
+import { systemClock, type TimerHandle } from '../../core/clock.js';
+import { EXIT, parseCommandArgs, parseNumber, waitForStop, type CommandIO } from '../../core/cli.js';
 import { createLogger } from '../../core/logger.js';
-import { Emulator } from '../emulator.js';
+import { DemoSession, type DemoSnapshot } from '../demo/session.js';
 import { DEMO_DBC, agentProgram, projectFile } from './paths.js';
 
-const DEMO_BUS = 'vcan0';
+export const DEMO_HELP = `Usage: tcu-emulator demo [--dbc FILE] [--seed N] [--duration SECONDS] [--broker URL]
+                         [--outage-at SECONDS] [--outage-for SECONDS]
 
-export const DEMO_HELP = `Usage: tcu-emulator demo [--dbc FILE] [--seed N] [--duration SECONDS]
-
-What "npm start" runs: the emulator serves a car (default: the VW MQB DBC shipped in
-hw-emulator/dbc/) over socketcand on a free local port, and the agent, a separate process,
-connects to it and shows the decoded signals live. Ctrl-C stops both.
+What "npm start" runs, the whole pipeline on this machine: the emulator plays a car (default: the
+VW MQB DBC in hw-emulator/dbc/) over socketcand; the agent, a separate process as on a board,
+collects its signals into the SQLite outbox and publishes them to an embedded MQTT broker as
+CBOR; a console subscribes as the cloud would and shows what arrives. After --outage-at seconds
+(default 20) the broker goes down for --outage-for seconds (default 15): the outbox fills, then
+drains when the broker is back, and nothing is lost. Ctrl-C stops everything.
 
 Options:
-  --dbc FILE          another DBC to play
-  --seed N            random seed (default 1)
-  --duration SECONDS  stop after this long (default: until interrupted)
-  -h, --help          this text
+  --dbc FILE            another DBC to play
+  --seed N              random seed (default 1)
+  --duration SECONDS    stop after this long (default: until interrupted)
+  --broker URL          use this broker instead of the embedded one (no staged outage)
+  --outage-at SECONDS   when the embedded broker goes down (default 20)
+  --outage-for SECONDS  how long it stays down (default 15)
+  -h, --help            this text
 
-Exit codes: as the agent's (0 done, 1 runtime failure, 2 usage error).
+On a terminal the view redraws in place; otherwise one JSON line a second.
+Exit codes: 0 done, 1 runtime failure, 2 usage error.
 `;
 
-/**
- * `npm start`: the emulator serves a car over socketcand on a free local port, and the agent, a
- * separate process as on a board, connects to it and shows the decoded signals live.
- */
 export async function demoCommand(argv: string[], io: CommandIO): Promise<number> {
   const { values } = parseCommandArgs(argv, {
     dbc: { type: 'string' },
     seed: { type: 'string' },
     duration: { type: 'string' },
+    broker: { type: 'string' },
+    'outage-at': { type: 'string' },
+    'outage-for': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   });
   if (values.help) {
     io.stdout.write(DEMO_HELP);
     return EXIT.OK;
   }
-  const dbc = values.dbc ?? projectFile(DEMO_DBC);
-  const emulator = new Emulator({
-    buses: [{ name: DEMO_BUS, dbcPath: dbc }],
+  const clock = systemClock();
+  const session = new DemoSession({
+    dbc: values.dbc ?? projectFile(DEMO_DBC),
     seed: parseNumber(values.seed, '--seed', 1),
-    // A new user should see the car start moving within seconds.
-    driveCycle: { initialParkSeconds: 2 },
-    socketcand: { host: '127.0.0.1', port: 0 },
-    clock: systemClock(),
+    brokerUrl: values.broker,
+    outageAt: parseNumber(values['outage-at'], '--outage-at', 20),
+    outageFor: parseNumber(values['outage-for'], '--outage-for', 15),
+    agentProgram: agentProgram(),
+    clock,
     logger: createLogger({ level: 'warn', name: 'tcu-emulator', destination: io.stderr }),
   });
-  const { socketcand } = await emulator.start();
-  const signals = emulator.mappedSignals()[DEMO_BUS] ?? [];
-  const args = [agentProgram(), 'watch', '--dbc', dbc, '--socketcand', `${socketcand!.host}:${socketcand!.port}`, '--bus', DEMO_BUS, '--choices'];
-  if (signals.length > 0) args.push('--signals', signals.join(','));
-  if (values.duration !== undefined) args.push('--duration', values.duration);
-
-  // On a terminal the agent gets the terminal itself, so it draws its live table in place.
-  const agent = spawn(process.execPath, args, { stdio: io.isTTY ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'pipe', 'pipe'] });
-  agent.stdout?.pipe(io.stdout as NodeJS.WritableStream, { end: false });
-  agent.stderr?.pipe(io.stderr as NodeJS.WritableStream, { end: false });
-  const onStop = (): void => {
-    agent.kill('SIGTERM');
+  const agent = await session.start();
+  const ended = new AbortController();
+  io.stop?.addEventListener('abort', () => ended.abort(), { once: true });
+  agent.once('exit', () => ended.abort());
+  let timer: TimerHandle | undefined;
+  const tick = (): void => {
+    const snap = session.snapshot();
+    io.stdout.write(io.isTTY ? render(snap) : JSON.stringify(summary(snap)) + '\n');
+    timer = clock.setTimeout(tick, io.isTTY ? 500 : 1000);
   };
-  io.stop?.addEventListener('abort', onStop, { once: true });
-  const code = await new Promise<number>((resolve) => agent.on('close', (c) => resolve(c ?? EXIT.FAILURE)));
-  io.stop?.removeEventListener('abort', onStop);
-  await emulator.stop();
-  return code;
+  timer = clock.setTimeout(tick, io.isTTY ? 500 : 1000);
+  await waitForStop(ended.signal, parseNumber(values.duration, '--duration', Infinity) * 1000, clock);
+  clock.clearTimeout(timer);
+  const exitedEarly = agent.exitCode !== null && !io.stop?.aborted;
+  const last = session.snapshot();
+  io.stdout.write(io.isTTY ? render(last) : JSON.stringify(summary(last)) + '\n');
+  await session.stop();
+  if (exitedEarly) {
+    io.stderr.write(`the agent exited with code ${agent.exitCode}; its log was ${last.agentLog}\n`);
+    return EXIT.FAILURE;
+  }
+  return EXIT.OK;
+}
+
+function summary(s: DemoSnapshot): Record<string, unknown> {
+  return {
+    broker: s.broker,
+    received: s.console.records,
+    duplicates: s.console.duplicates,
+    rate: Math.round(s.console.rate),
+    outboxDepth: s.outbox?.depth ?? null,
+    delivered: s.outbox?.delivered ?? null,
+    agentOnline: s.console.agentOnline ?? null,
+    signals: Object.fromEntries(s.console.signals),
+    events: s.console.events,
+  };
+}
+
+function render(s: DemoSnapshot): string {
+  const brokerLine =
+    s.broker === 'external'
+      ? 'broker: external'
+      : `broker: ${s.broker === 'up' ? 'UP' : 'DOWN (staged outage)'}${s.nextOutageChange !== undefined ? `, ${s.broker === 'up' ? 'goes down' : 'comes back'} in ${Math.ceil(s.nextOutageChange)} s` : ''}`;
+  const o = s.outbox;
+  const lines = [
+    'tcu demo: emulator -> agent -> outbox -> MQTT -> this console   (Ctrl-C to stop)',
+    brokerLine,
+    `agent outbox: ${o ? `${o.depth} records waiting, ${o.delivered} delivered, evicted ${Object.values(o.evicted).reduce((a, b) => a + b, 0)}` : 'starting'}`,
+    `received: ${s.console.records} records (${Math.round(s.console.rate)}/s), duplicates dropped ${s.console.duplicates}, agent ${s.console.agentOnline === undefined ? '?' : s.console.agentOnline ? 'online' : 'offline'}`,
+    '',
+    ...[...s.console.signals].slice(0, 24).map(([k, v]) => `  ${k.padEnd(44)} ${typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : v}`),
+    '',
+    'events:',
+    ...s.console.events.map((e) => `  ${e}`),
+    '',
+    `agent log: ${s.agentLog}`,
+  ];
+  return '\x1b[H\x1b[2J' + lines.join('\n') + '\n';
 }

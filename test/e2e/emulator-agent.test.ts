@@ -71,10 +71,10 @@ describe('emulator and agent, end to end', () => {
 
   it('flood mode sends as fast as it can, to a log and to a socketcand client, and says what it dropped', async () => {
     const log = join(dir, 'flood.log');
-    const emulator = start('tcu-emulator', ['--dbc', DBC, '--candump-out', log, '--socketcand', '127.0.0.1:0', '--flood', '--duration', '2']);
+    const emulator = start('tcu-emulator', ['--dbc', DBC, '--candump-out', log, '--socketcand', '127.0.0.1:0', '--flood', '--duration', '1.5']);
     const first = (await lines(emulator)[Symbol.asyncIterator]().next()).value as string;
     const { socketcand } = JSON.parse(first) as { socketcand: { port: number } };
-    const agent = start('tcu-agent', ['watch', '--dbc', DBC, '--socketcand', `127.0.0.1:${socketcand.port}`, '--json', '--duration', '1.5']);
+    const agent = start('tcu-agent', ['watch', '--dbc', DBC, '--socketcand', `127.0.0.1:${socketcand.port}`, '--json', '--duration', '1']);
     const statuses: { frames: number; unknownIds: number }[] = [];
     for await (const line of lines(agent)) statuses.push(JSON.parse(line) as (typeof statuses)[number]);
     let summary = '';
@@ -87,24 +87,32 @@ describe('emulator and agent, end to end', () => {
     expect(stopped.candump.written + stopped.candump.dropped).toBe(stopped.frames);
     expect(statuses.at(-1)!.frames).toBeGreaterThan(5_000);
     expect(statuses.at(-1)!.unknownIds).toBe(0);
-    const decode = spawnSync(process.execPath, ['dist/tcu-agent.mjs', 'decode', '--dbc', DBC, '--log', log], { maxBuffer: 1 << 30 });
+    const decode = spawnSync(process.execPath, ['dist/tcu-agent.mjs', 'decode', '--dbc', DBC, '--log', log], { stdio: ['ignore', 'ignore', 'pipe'] });
     expect(decode.stderr.toString()).toMatch(new RegExp(`${stopped.candump.written} frames read, ${stopped.candump.written} decoded, 0 unknown ids, 0 remote or error frames, 0 malformed lines`));
-  });
+  }, 60_000);
 
-  it('asked for a vcan output on a kernel without CAN, the emulator says what is missing', () => {
-    if (existsSync('/sys/module/vcan')) return; // a kernel with vcan: nothing to show here
+  // On a kernel with vcan there is nothing to show here; the VM harness (issue 6) tests the real writer.
+  it.runIf(!existsSync('/sys/module/vcan'))('asked for a vcan output on a kernel without CAN, the emulator says what is missing', () => {
     const r = spawnSync(process.execPath, ['dist/tcu-emulator.mjs', '--dbc', DBC, '--vcan', 'vcan0', '--duration', '1']);
     expect(r.status).toBe(1);
     expect(r.stderr.toString()).toMatch(/SOCKETCAN_UNAVAILABLE: .*(kernel has no CAN support|does not exist)/);
   });
 
-  it('npm start (the demo) shows decoded signals from the emulator', async () => {
-    const demo = start('tcu-emulator', ['demo', '--duration', '2']);
-    const statuses: { frames: number; signals: Record<string, number | string> }[] = [];
-    for await (const line of lines(demo)) statuses.push(JSON.parse(line) as (typeof statuses)[number]);
+  it('npm start (the demo): the outbox fills while the broker is down and drains when it is back', async () => {
+    const demo = start('tcu-emulator', ['demo', '--duration', '12', '--outage-at', '4', '--outage-for', '3']);
+    const views: { broker: string; received: number; outboxDepth: number | null; signals: Record<string, unknown>; events: string[] }[] = [];
+    for await (const line of lines(demo)) views.push(JSON.parse(line) as (typeof views)[number]);
     expect(await exited(demo)).toBe(0);
-    const last = statuses.at(-1)!;
-    expect(last.frames).toBeGreaterThan(500);
+    const down = views.filter((v) => v.broker === 'down');
+    expect(down.length).toBeGreaterThan(1);
+    // While the broker is down nothing arrives and the outbox grows ...
+    expect(down.at(-1)!.received).toBe(down[0]!.received);
+    expect(down.at(-1)!.outboxDepth!).toBeGreaterThan(0);
+    // ... and once it is back the backlog arrives.
+    const last = views.at(-1)!;
+    expect(last.broker).toBe('up');
+    expect(last.received).toBeGreaterThan(down.at(-1)!.received + down.at(-1)!.outboxDepth! - 1);
     expect(Object.keys(last.signals).length).toBeGreaterThan(5);
-  });
+    expect(last.events.some((e) => e.includes('ignition'))).toBe(true);
+  }, 30_000);
 });

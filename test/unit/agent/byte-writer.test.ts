@@ -63,3 +63,20 @@ describe('ByteWriter numbers match JSON.stringify exactly', () => {
     );
   });
 });
+
+describe('ByteWriter times', () => {
+  it('seconds(): the exact decimal of a microsecond time, reading back as micros / 1e6', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 4_102_444_800_000_000 }), (micros) => {
+        const text = written((w) => w.seconds(micros));
+        expect(JSON.parse(text)).toBe(micros / 1e6);
+        const [s, f = ''] = text.split('.');
+        expect(Number(s) * 1e6 + Number(f.padEnd(6, '0'))).toBe(micros);
+        expect(f).not.toMatch(/0$/);
+      }),
+      { numRuns: 5000 },
+    );
+    expect(written((w) => w.seconds(1_700_000_000_000_100))).toBe('1700000000.0001');
+    expect(written((w) => w.seconds(5_000_000))).toBe('5');
+  });
+});

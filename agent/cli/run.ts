@@ -1,0 +1,41 @@
+import { systemClock } from '../../core/clock.js';
+import { EXIT, parseCommandArgs, requireString, waitForStop, type CommandIO } from '../../core/cli.js';
+import { createLogger } from '../../core/logger.js';
+import { loadConfig } from '../../config/index.js';
+import { Agent } from '../runtime/agent.js';
+import { AGENT_VERSION } from '../version.js';
+
+export const RUN_HELP = `Usage: tcu-agent run --config FILE
+
+Runs the agent as on a board: reads the configured CAN buses, collects signals and events into
+the SQLite outbox, and sends them to the MQTT broker, deleting each record only once the broker
+has acknowledged it. Logs are JSON lines on standard output.
+
+SIGTERM or SIGINT shuts down cleanly: stop reading, commit what is in memory, give in-flight
+publishes a few seconds to be acknowledged (the rest stays in the outbox), close the database.
+A second signal exits at once.
+
+Options:
+  --config FILE   the configuration file (see config/examples/)
+  -h, --help      this text
+
+Exit codes: 0 stopped cleanly, 1 runtime failure, 2 invalid configuration (one line per problem).
+`;
+
+export async function runCommand(argv: string[], io: CommandIO): Promise<number> {
+  const { values } = parseCommandArgs(argv, {
+    config: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  });
+  if (values.help) {
+    io.stdout.write(RUN_HELP);
+    return EXIT.OK;
+  }
+  const config = loadConfig(requireString(values.config, '--config'));
+  const clock = systemClock();
+  const logger = createLogger({ level: config.logging.level, name: 'tcu-agent', destination: io.stdout });
+  const agent = await Agent.start(config, { clock, logger, version: AGENT_VERSION });
+  await waitForStop(io.stop, Infinity, clock);
+  await agent.stop('signal');
+  return EXIT.OK;
+}

@@ -1,0 +1,247 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../../core/clock.js';
+import { sleep } from '../../core/clock.js';
+import { TcuError, asTcuError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import type { AgentConfig } from '../../config/index.js';
+import type { CanBus } from '../../drivers/can/bus.js';
+import { compileDbc } from '../../drivers/can/dbc/codec.js';
+import { loadDbcFile } from '../../drivers/can/dbc/parser.js';
+import { createBus, type BusSpec } from '../buses.js';
+import { Committer } from '../collect/committer.js';
+import { SignalState } from '../collect/signal-state.js';
+import { cronScheduler, type Scheduler } from '../jobs.js';
+import { openOutbox } from '../outbox/index.js';
+import type { Outbox, OutboxStats } from '../outbox/types.js';
+import { PRIORITIES, type Priority, type RecordInput } from '../records.js';
+import { Uplink } from '../uplink/index.js';
+import { buildCollection, type Collection } from './collection.js';
+
+export interface AgentDeps {
+  clock: Clock;
+  logger: Logger;
+  /** This run's boot id; default a fresh UUID. */
+  bootId?: string;
+  scheduler?: Scheduler;
+  random?: () => number;
+  /** The agent's version, reported at start and in status. */
+  version: string;
+}
+
+interface BusRuntime {
+  name: string;
+  bus: CanBus;
+  state: SignalState;
+}
+
+const BUS_RETRY_MS = [1000, 2000, 5000, 10_000, 30_000];
+const STOP_TIMEOUT_MS = 5000;
+const STOP_SEND_MS = 3000;
+
+/**
+ * The composition root: configuration in, a running agent out. CAN buses feed signal state,
+ * collectors turn it into records, the committer batches them into the outbox, the uplink drains
+ * the outbox to the broker, and cron jobs publish status and keep house. Nothing here knows the
+ * emulator: it talks to buses and brokers through the same interfaces real hardware uses.
+ */
+export class Agent {
+  private readonly startedAt: number;
+  private stopping = false;
+  private lastEvicted: Record<Priority, number>;
+  private readonly jobs: { stop(): void }[] = [];
+  private readonly reportedErrors = new Map<string, number>();
+
+  private constructor(
+    private readonly config: AgentConfig,
+    private readonly deps: AgentDeps & { bootId: string },
+    private readonly outbox: Outbox,
+    private readonly committer: Committer,
+    private readonly buses: BusRuntime[],
+    private readonly collection: Collection,
+    private readonly uplink: Uplink,
+  ) {
+    this.startedAt = deps.clock.now();
+    this.lastEvicted = { ...outbox.stats().evicted };
+  }
+
+  static async start(config: AgentConfig, given: AgentDeps): Promise<Agent> {
+    const deps = { ...given, bootId: given.bootId ?? randomUUID() };
+    const { clock, logger } = deps;
+    const states = new Map<string, SignalState>();
+    const buses: BusRuntime[] = config.can.buses.map((b) => {
+      const state = new SignalState(b.name, compileDbc(loadDbcFile(b.dbc)));
+      states.set(b.name, state);
+      return { name: b.name, bus: createBus(busSpec(b), { clock, logger }), state };
+    });
+
+    const { outbox, report } = openOutbox({
+      path: config.outbox.path,
+      bootId: deps.bootId,
+      maxBytes: config.outbox.maxBytes,
+      synchronous: config.outbox.synchronous,
+      maxAgeSeconds: ageLimits(config.outbox.maxAgeSeconds),
+      clock,
+      logger,
+    });
+    try {
+      return Agent.compose(config, deps, states, buses, outbox, report);
+    } catch (err) {
+      outbox.close();
+      throw err;
+    }
+  }
+
+  private static compose(
+    config: AgentConfig,
+    deps: AgentDeps & { bootId: string },
+    states: ReadonlyMap<string, SignalState>,
+    buses: BusRuntime[],
+    outbox: Outbox,
+    report: unknown,
+  ): Agent {
+    const { clock, logger } = deps;
+    // The callbacks below reach the agent, which exists only once they are all built.
+    const self: { agent?: Agent } = {};
+    const committer = new Committer(
+      outbox,
+      {
+        intervalMs: config.outbox.commitIntervalMs,
+        maxRecords: config.outbox.commitMaxRecords,
+        onCommit: () => self.agent?.uplink.notify(),
+        onError: (err) => self.agent?.reportError(err, 'outbox'),
+      },
+      clock,
+    );
+    const collection = buildCollection(config.collect, states, committer, clock);
+    const uplink = new Uplink({
+      config: config.uplink,
+      vin: config.vehicle.vin,
+      clientId: config.uplink.clientId ?? `tcu-${config.vehicle.deviceId}`,
+      outbox,
+      clock,
+      logger: logger.child({ component: 'uplink' }),
+      random: deps.random ?? Math.random,
+      statusProvider: () => self.agent?.status() ?? {},
+    });
+    const agent = new Agent(config, deps, outbox, committer, buses, collection, uplink);
+    self.agent = agent;
+    agent.event('agent-start', PRIORITIES.high, { version: deps.version, outbox: report });
+    agent.wire(deps.scheduler ?? cronScheduler());
+    logger.info({ boot: deps.bootId, vin: config.vehicle.vin, buses: buses.map((b) => b.name) }, 'agent started');
+    return agent;
+  }
+
+  get bootId(): string {
+    return this.deps.bootId;
+  }
+
+  /** SIGTERM: stop reading, commit what is in memory, let in-flight publishes finish (or leave them in the outbox), close. */
+  async stop(reason = 'stop'): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const j of this.jobs) j.stop();
+    await Promise.all(this.buses.map((b) => b.bus.close().catch(() => undefined)));
+    this.collection.stop();
+    this.event('agent-stop', PRIORITIES.high, { reason });
+    this.committer.stop();
+    // While connected, send what is left (the stop event at least) before disconnecting.
+    await this.uplink.stop(STOP_TIMEOUT_MS, { sendFirstMs: STOP_SEND_MS });
+    this.outbox.close();
+    this.deps.logger.info({ reason }, 'agent stopped');
+  }
+
+  /** The status message: what the heartbeat publishes and `status` commands answer. */
+  status(): Record<string, unknown> {
+    const outbox: OutboxStats = this.outbox.stats();
+    const evictedSinceLast = Object.fromEntries(
+      Object.entries(outbox.evicted).map(([p, n]) => [p, n - (this.lastEvicted[Number(p) as Priority] ?? 0)]),
+    );
+    return {
+      v: 1,
+      vin: this.config.vehicle.vin,
+      boot: this.deps.bootId,
+      ts: this.deps.clock.now(),
+      version: this.deps.version,
+      uptimeS: Math.round((this.deps.clock.now() - this.startedAt) / 1000),
+      outbox,
+      evictedSinceLastStatus: evictedSinceLast,
+      committer: this.committer.counters(),
+      uplink: this.uplink.counters(),
+      buses: Object.fromEntries(this.buses.map((b) => [b.name, { state: b.bus.state, ...b.bus.counters(), ...b.state.counts() }])),
+      errors: Object.fromEntries(this.reportedErrors),
+    };
+  }
+
+  private wire(scheduler: Scheduler): void {
+    const { clock, logger } = this.deps;
+    for (const b of this.buses) {
+      b.bus.subscribe((frame) => b.state.ingest(frame));
+      b.bus.on('error', (err) => this.reportError(err, b.name));
+      void this.openBus(b);
+    }
+    this.collection.start();
+    this.uplink.start();
+    this.jobs.push(
+      scheduler.schedule('heartbeat', this.config.jobs.heartbeat, () => {
+        const status = this.status();
+        this.lastEvicted = { ...this.outbox.stats().evicted };
+        this.uplink.publishStatus(status);
+      }),
+      scheduler.schedule('housekeeping', this.config.jobs.housekeeping, () => {
+        try {
+          this.outbox.housekeeping(clock.now());
+        } catch (err) {
+          this.reportError(asTcuError(err, 'OUTBOX_WRITE'), 'outbox');
+        }
+        logger.debug({ status: this.status() }, 'counters');
+      }),
+    );
+  }
+
+  /** Opens a bus, retrying with back-off while it is unavailable (a board whose CAN comes up late). */
+  private async openBus(b: BusRuntime): Promise<void> {
+    for (let attempt = 0; !this.stopping; attempt++) {
+      try {
+        await b.bus.open();
+        return;
+      } catch (err) {
+        this.reportError(asTcuError(err, 'CAN_BUS_OPEN_FAILED'), b.name);
+        await sleep(this.deps.clock, BUS_RETRY_MS[Math.min(attempt, BUS_RETRY_MS.length - 1)]!);
+      }
+    }
+  }
+
+  /** Errors are counted per kind; the first of each kind becomes an event record and a log line. */
+  private reportError(err: TcuError, where: string): void {
+    const key = `${where}:${err.code}`;
+    const n = (this.reportedErrors.get(key) ?? 0) + 1;
+    this.reportedErrors.set(key, n);
+    if (n > 1) return;
+    this.deps.logger.warn({ code: err.code, where, err: err.message }, 'error (further ones of this kind are counted, not logged)');
+    this.event('error', PRIORITIES.high, { code: err.code, where, message: err.message });
+  }
+
+  private event(name: string, priority: Priority, details: Record<string, unknown>): void {
+    const record: RecordInput = { kind: 'event', ts: this.deps.clock.now(), priority, body: { name, ...details } };
+    this.committer.push(record);
+  }
+}
+
+function busSpec(b: AgentConfig['can']['buses'][number]): BusSpec {
+  switch (b.driver) {
+    case 'socketcan':
+      return { driver: 'socketcan', iface: b.iface, name: b.name };
+    case 'socketcand':
+      return { driver: 'socketcand', host: b.host, port: b.port, bus: b.bus, name: b.name, waitForServer: true };
+    case 'candump':
+      return { driver: 'candump', path: b.path, speed: b.speed, loop: b.loop, name: b.name };
+  }
+}
+
+function ageLimits(byName: AgentConfig['outbox']['maxAgeSeconds']): Partial<Record<Priority, number>> {
+  const out: Partial<Record<Priority, number>> = {};
+  for (const [name, seconds] of Object.entries(byName ?? {})) {
+    if (seconds !== undefined) out[PRIORITIES[name as keyof typeof PRIORITIES]] = seconds;
+  }
+  return out;
+}

@@ -1,0 +1,79 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { tcuAgent } from '../../agent/cli/main.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tcu-cli-run-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function run(argv: string[]) {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (c: Buffer) => (out += c.toString()));
+  stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const stdin = new PassThrough();
+  stdin.end();
+  const code = await tcuAgent(argv, { stdin, stdout, stderr });
+  return { code, out, err };
+}
+
+describe('tcu-agent run and status: configuration errors', () => {
+  it('refuses a bad configuration at start with one line per problem and exit code 2', async () => {
+    const path = join(dir, 'bad.json');
+    writeFileSync(
+      path,
+      JSON.stringify({
+        version: 1,
+        vehicle: { vin: 'NOT-A-VIN', deviceId: 'x' },
+        can: { buses: [{ name: 'pt', driver: 'socketcan', ifface: 'can0', dbc: 'x.dbc' }] },
+        outbox: { path: 'o.db' },
+        uplink: { url: 'mqtt://127.0.0.1:1883', keepaliveSeconds: 1 },
+      }),
+    );
+    const r = await run(['run', '--config', path]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/CONFIG_INVALID/);
+    expect(r.err).toMatch(/\/vehicle\/vin: /);
+    expect(r.err).toMatch(/\/can\/buses\/0: unknown property "ifface"/);
+    expect(r.err).toMatch(/\/uplink\/keepaliveSeconds: must be >= 5/);
+  });
+
+  it('refuses a configuration naming a signal its DBC does not have', async () => {
+    const path = join(dir, 'signal.json');
+    writeFileSync(
+      path,
+      JSON.stringify({
+        version: 1,
+        vehicle: { vin: 'WVWZZZ1KZPW000003', deviceId: 'x' },
+        can: { buses: [{ name: 'pt', driver: 'candump', path: join(process.cwd(), 'test/fixtures/logs/engine.log'), dbc: join(process.cwd(), 'test/fixtures/dbc-small/engine.dbc') }] },
+        collect: { periodic: [{ name: 'p', everyMs: 100, signals: ['Engine.NoSuchSignal'] }] },
+        outbox: { path: join(dir, 'signal.db') },
+        uplink: { url: 'mqtt://127.0.0.1:1' },
+      }),
+    );
+    const r = await run(['run', '--config', path]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/\/collect\/periodic\/0\/signals\/0: signal Engine.NoSuchSignal is not in the DBC/);
+  });
+
+  it('status says plainly when there is no outbox yet', async () => {
+    const path = join(dir, 'fresh.json');
+    writeFileSync(
+      path,
+      JSON.stringify({
+        version: 1,
+        vehicle: { vin: 'WVWZZZ1KZPW000003', deviceId: 'x' },
+        can: { buses: [{ name: 'pt', driver: 'socketcan', iface: 'can0', dbc: 'x.dbc' }] },
+        outbox: { path: join(dir, 'none.db') },
+        uplink: { url: 'mqtt://127.0.0.1:1883' },
+      }),
+    );
+    const r = await run(['status', '--config', path]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/there is no outbox at .*none\.db yet/);
+  });
+});

@@ -1,0 +1,257 @@
+// The uplink against a real Mosquitto: delivery, outages, retained status and will, stop, the
+// connectivity hook, oversize records. Commands, credentials, TLS: uplink-commands.test.ts.
+import { afterEach, describe, expect, it } from 'vitest';
+import type { TcuError } from '../../core/errors.js';
+import type { StoredRecord } from '../../agent/records.js';
+import { Uplink, type UplinkOptions, type UplinkState } from '../../agent/uplink/index.js';
+import { Mosquitto, TcpProxy, hasMosquitto } from '../helpers/mosquitto.js';
+import { FakeOutbox } from '../unit/uplink/fake-outbox.js';
+import { CloudClient, openTestOutbox, records, sleepMs, waitFor, type TestOutbox } from '../unit/uplink/harness.js';
+
+const VIN = 'WVWZZZ1JZXW000001';
+const BASE = `tcu/${VIN}`;
+const FAST = { initialMs: 30, maxMs: 300, jitter: 0.2, authInitialMs: 50, authMaxMs: 200 };
+const have = hasMosquitto();
+
+const cleanup: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  while (cleanup.length > 0) await cleanup.pop()!();
+});
+
+async function broker(): Promise<Mosquitto> {
+  const b = await Mosquitto.start();
+  cleanup.push(() => b.dispose());
+  return b;
+}
+
+async function proxyTo(b: Mosquitto): Promise<TcpProxy> {
+  const p = await TcpProxy.start(b.port);
+  cleanup.push(() => p.close());
+  return p;
+}
+
+async function outbox(): Promise<TestOutbox> {
+  const o = openTestOutbox();
+  cleanup.push(() => o.close());
+  return o;
+}
+
+async function cloud(url: string, topics = [`${BASE}/telemetry`, `${BASE}/events`]): Promise<CloudClient> {
+  const c = await CloudClient.connect(url, topics);
+  cleanup.push(() => c.end());
+  return c;
+}
+
+function uplink(url: string, o: TestOutbox['outbox'], extra: Partial<UplinkOptions> = {}, config: Partial<UplinkOptions['config']> = {}) {
+  const u = new Uplink({ vin: VIN, outbox: o, pollIntervalMs: 60_000, ...extra, config: { url, backoff: FAST, connectTimeoutMs: 2000, ...config } });
+  const states: UplinkState[] = [];
+  const errors: TcuError[] = [];
+  u.on('state', (s) => states.push(s));
+  u.on('error', (e) => errors.push(e));
+  cleanup.push(() => u.stop(1000));
+  return { u, states, errors };
+}
+
+const seqs = (c: CloudClient): number[] => c.records.map((r) => r.seq);
+
+describe.skipIf(!have)('uplink against mosquitto', () => {
+  it('delivers every committed record, split into payloads within the limit, and empties the outbox', async () => {
+    const b = await broker();
+    const o = await outbox();
+    const c = await cloud(b.url);
+    o.outbox.append([...records(3000), ...records(20, 'event'), ...records(5, 'status')]);
+    const { u, states } = uplink(b.url, o.outbox, {}, { maxPayloadBytes: 16_384, batchMaxRecords: 500 });
+    u.start();
+    await waitFor('all records', () => c.records.length >= 3025);
+    await waitFor('outbox empty', () => o.outbox.stats().depth === 0);
+    expect(new Set(c.records.map((r) => r.boot))).toEqual(new Set(['boot-1']));
+    expect([...seqs(c)].sort((x, y) => x - y)).toEqual(Array.from({ length: 3025 }, (_, i) => i + 1));
+    expect(c.records.filter((r) => r.topic.endsWith('/events')).map((r) => r.kind).sort()).toEqual([...Array(20).fill('event'), ...Array(5).fill('status')].sort());
+    expect(c.records.filter((r) => r.topic.endsWith('/telemetry')).every((r) => r.kind === 'signals')).toBe(true);
+    expect(Math.max(...c.payloadSizes)).toBeLessThanOrEqual(16_384);
+    const n = u.counters();
+    expect(n).toMatchObject({ acknowledged: 3025, published: 3025, connects: 1, reconnects: 0, requeued: 0 });
+    expect(n.publishes).toBeGreaterThan(3000 / 200);
+    expect(states).toEqual(['connecting', 'connected']);
+
+    // Later commits go out on notify(), without waiting for the poll interval.
+    o.outbox.append(records(10, 'signals'));
+    u.notify();
+    await waitFor('records after notify', () => c.records.length === 3035, 3000);
+  });
+
+  it('keeps records in the outbox until their PUBACK, with at most inflightWindow publishes unacknowledged', async () => {
+    const b = await broker();
+    const p = await proxyTo(b);
+    const o = await outbox();
+    const c = await cloud(b.url);
+    const { u } = uplink(p.url, o.outbox, {}, { inflightWindow: 3, batchMaxRecords: 10 });
+    u.start();
+    await waitFor('connected', () => u.state === 'connected');
+    p.holdReplies(); // the broker gets our publishes; its PUBACKs never reach us
+    o.outbox.append(records(200));
+    u.notify();
+    await waitFor('the window full', () => c.records.length === 30);
+    await sleepMs(200);
+    expect(u.counters()).toMatchObject({ inFlightPublishes: 3, inFlightRecords: 30, acknowledged: 0 });
+    expect(o.outbox.stats().depth).toBe(200); // received by the cloud, but not acknowledged to us
+    p.dropAll(); // the connection dies with 30 records in flight
+    await waitFor('reconnected and drained', () => o.outbox.stats().depth === 0);
+    expect(u.counters().requeued).toBe(30);
+    const got = seqs(c);
+    expect(new Set(got).size).toBe(200);
+    // Duplicates only for what was in flight at the cut (the first 30).
+    const dup = got.filter((s, i) => got.indexOf(s) !== i);
+    expect(dup.length).toBeLessThanOrEqual(30);
+    expect(dup.every((s) => s <= 30)).toBe(true);
+  });
+
+  it('survives a broker outage during steady traffic: every seq arrives, duplicates only from publishes in flight', async () => {
+    const b = await broker();
+    const p = await proxyTo(b); // the uplink goes through the proxy, so the cloud can resubscribe before it returns
+    const o = await outbox();
+    const c = await cloud(b.url);
+    const { u, errors } = uplink(p.url, o.outbox, {}, { batchMaxRecords: 50 });
+    u.start();
+    let committed = 0;
+    const traffic = setInterval(() => {
+      committed += o.outbox.append(records(10)).length;
+      u.notify();
+    }, 5);
+    cleanup.push(() => clearInterval(traffic));
+    await waitFor('steady traffic', () => c.records.length > 300);
+    p.block();
+    await b.stop();
+    const atOutage = u.counters();
+    await sleepMs(1000);
+    expect(u.state).not.toBe('connected');
+    await b.restart();
+    await waitFor('the cloud subscribed again', () => c.ready);
+    p.unblock();
+    await sleepMs(300);
+    clearInterval(traffic);
+    await waitFor('drained after the outage', () => o.outbox.stats().depth === 0 && u.counters().inFlightRecords === 0, 15_000);
+    await waitFor('every seq received', () => new Set(seqs(c)).size === committed, 5000);
+    const n = u.counters();
+    expect(n.reconnects).toBeGreaterThanOrEqual(1);
+    expect(n.connectFailures).toBeGreaterThanOrEqual(1);
+    expect(errors.some((e) => e.code === 'UPLINK_CONNECT')).toBe(true);
+    const got = seqs(c);
+    const duplicates = got.length - new Set(got).size;
+    expect(duplicates).toBeLessThanOrEqual(n.requeued);
+    expect(n.requeued).toBeLessThanOrEqual(atOutage.inFlightRecords + 8 * 50);
+    expect([...new Set(got)].sort((x, y) => x - y)).toEqual(Array.from({ length: committed }, (_, i) => i + 1));
+  });
+
+  it('publishes a retained online status on connect, a will when the connection dies, and offline on stop', async () => {
+    const b = await broker();
+    const p = await proxyTo(b);
+    const o = await outbox();
+    const c = await cloud(b.url, [`${BASE}/status`]);
+    const { u } = uplink(p.url, o.outbox);
+    u.publishStatus({ odometerKm: 1234 }); // before the connection: sent on connect
+    u.start();
+    await waitFor('online status', () => c.on(`${BASE}/status`).length === 1);
+    expect(c.on(`${BASE}/status`)[0]).toMatchObject({ v: 1, vin: VIN, online: true, odometerKm: 1234 });
+    expect(c.messages[0]!.packet.retain).toBe(false); // live delivery; a late subscriber gets it retained:
+    const late = await cloud(b.url, [`${BASE}/status`]);
+    await waitFor('retained status', () => late.messages.length === 1);
+    expect(late.messages[0]!.packet.retain).toBe(true);
+
+    u.publishStatus({ odometerKm: 1240 });
+    await waitFor('heartbeat status', () => c.on(`${BASE}/status`).length === 2);
+    expect(c.on(`${BASE}/status`)[1]).toMatchObject({ online: true, odometerKm: 1240 });
+
+    p.dropAll(); // the socket dies without DISCONNECT: the broker publishes the will
+    await waitFor('the will', () => c.on(`${BASE}/status`).some((s) => (s as { online: boolean }).online === false));
+    expect(c.on(`${BASE}/status`)[2]).toEqual({ v: 1, vin: VIN, online: false, ts: expect.any(Number) });
+    await waitFor('online again after reconnecting', () => c.on(`${BASE}/status`).length === 4);
+    expect(c.on(`${BASE}/status`)[3]).toMatchObject({ online: true, odometerKm: 1240 });
+
+    expect(await u.stop(2000)).toEqual({ drained: true, unacknowledged: 0 });
+    await waitFor('offline on stop', () => c.on(`${BASE}/status`).length === 5);
+    expect(c.on(`${BASE}/status`)[4]).toMatchObject({ online: false, reason: 'stopped' });
+    await sleepMs(200);
+    expect(c.on(`${BASE}/status`).length).toBe(5); // a clean DISCONNECT: no will after it
+    const after = await cloud(b.url, [`${BASE}/status`]);
+    await waitFor('retained offline', () => after.messages.length === 1);
+    expect(after.on(`${BASE}/status`)[0]).toMatchObject({ online: false, reason: 'stopped' });
+  });
+
+  it('stop() waits for in-flight PUBACKs up to its timeout and leaves unacknowledged records in the outbox', async () => {
+    const b = await broker();
+    const p = await proxyTo(b);
+    const o = await outbox();
+    const { u, states } = uplink(p.url, o.outbox, {}, { batchMaxRecords: 5, inflightWindow: 2 });
+    u.start();
+    await waitFor('connected', () => u.state === 'connected');
+    p.holdReplies();
+    o.outbox.append(records(50));
+    u.notify();
+    await waitFor('in flight', () => u.counters().inFlightRecords === 10);
+    const started = performance.now();
+    expect(await u.stop(300)).toEqual({ drained: false, unacknowledged: 10 });
+    expect(performance.now() - started).toBeLessThan(3000);
+    expect(o.outbox.stats().depth).toBe(50);
+    expect(states.at(-1)).toBe('stopped');
+    u.notify();
+    u.flush();
+    await sleepMs(100);
+    expect(u.counters().publishes).toBe(2);
+  });
+
+  it('setAllowed(false) disconnects and stops attempts while records buffer; true reconnects and drains', async () => {
+    const b = await broker();
+    const o = await outbox();
+    const c = await cloud(b.url);
+    const { u, states } = uplink(b.url, o.outbox);
+    u.start();
+    await waitFor('connected', () => u.state === 'connected');
+    u.setAllowed(false);
+    expect(u.state).toBe('disconnected');
+    o.outbox.append(records(100));
+    u.notify();
+    await sleepMs(500);
+    expect(u.counters().connects).toBe(1);
+    expect(c.records.length).toBe(0);
+    expect(o.outbox.stats().depth).toBe(100);
+    u.setAllowed(true);
+    await waitFor('drained', () => o.outbox.stats().depth === 0);
+    expect(c.records.length).toBe(100);
+    expect(states).toEqual(['connecting', 'connected', 'disconnected', 'connecting', 'connected']);
+  });
+
+  it('reports, counts and deletes a record too large for any payload; the rest flows', async () => {
+    const b = await broker();
+    const o = new FakeOutbox();
+    const c = await cloud(b.url);
+    o.append(records(5));
+    const big = new Uint8Array(300_000).fill(0x40);
+    big[0] = 0x5a; // a byte string head of 4-byte length; content does not matter here
+    const put: Omit<StoredRecord, 'id'> = { boot: 'boot-1', seq: 99, kind: 'signals', ts: 1, priority: 3, data: big, bytes: big.length };
+    o.put(put);
+    o.append(records(5));
+    const { u, errors } = uplink(b.url, o);
+    u.start();
+    await waitFor('drained', () => o.stats().depth === 0);
+    await waitFor('received', () => c.records.length === 10);
+    expect(u.counters()).toMatchObject({ oversizeDropped: 1, acknowledged: 10 });
+    const oversize = errors.filter((e) => e.code === 'UPLINK_OVERSIZE');
+    expect(oversize.length).toBe(1);
+    expect(oversize[0]!.details).toMatchObject({ boot: 'boot-1', seq: 99, bytes: 300_000 });
+  });
+
+  it('reports an outbox failure and carries on when the outbox recovers', async () => {
+    const b = await broker();
+    const o = new FakeOutbox();
+    const c = await cloud(b.url);
+    o.failNextBatch = true;
+    const { u, errors } = uplink(b.url, o);
+    u.start();
+    await waitFor('an outbox error', () => errors.some((e) => e.code === 'OUTBOX_IO'));
+    o.failNextBatch = false;
+    o.append(records(3));
+    u.notify();
+    await waitFor('received', () => c.records.length === 3);
+  });
+});
