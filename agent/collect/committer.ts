@@ -5,7 +5,7 @@ import type { Outbox } from '../outbox/types.js';
 import type { RecordInput } from '../records.js';
 import type { RecordSink } from './collectors.js';
 
-export const COMMITTER_COUNTER_NAMES = ['accepted', 'committed', 'commits', 'droppedMemoryFull', 'droppedOutboxFull', 'commitFailures'] as const;
+export const COMMITTER_COUNTER_NAMES = ['accepted', 'committed', 'commits', 'droppedMemoryFull', 'droppedOutboxFull', 'droppedInvalid', 'droppedAtStop', 'commitFailures'] as const;
 
 export interface CommitterOptions {
   /** Commit at least this often. */
@@ -33,6 +33,8 @@ export class Committer implements RecordSink {
   private timer: TimerHandle | undefined;
   private readonly maxPending: number;
   private stopped = false;
+  /** A failed commit waits for its retry timer; pushes only queue meanwhile. */
+  private retrying = false;
 
   constructor(
     private readonly outbox: Outbox,
@@ -47,6 +49,7 @@ export class Committer implements RecordSink {
     this.stats.inc('accepted');
     this.pending.push(record);
     if (this.pending.length > this.maxPending) this.shed();
+    if (this.retrying) return;
     if (this.pending.length >= this.options.maxRecords) this.commit();
     else if (this.timer === undefined) this.timer = this.clock.setTimeout(() => this.commit(), this.options.intervalMs);
   }
@@ -55,37 +58,53 @@ export class Committer implements RecordSink {
   commit(): void {
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.pending.length === 0) return;
-    const batch = this.pending;
-    this.pending = [];
-    try {
-      this.outbox.append(batch);
-    } catch (err) {
-      const e = asTcuError(err, 'OUTBOX_WRITE');
-      this.stats.inc('commitFailures');
-      if (e.code === 'OUTBOX_FULL') {
-        // The outbox already evicted what it could: these are refused for good, and counted.
-        this.stats.inc('droppedOutboxFull', batch.length);
-      } else {
-        // Keep them for the next attempt (bounded by shed()).
+    this.retrying = false;
+    while (this.pending.length > 0) {
+      const batch = this.pending;
+      this.pending = [];
+      try {
+        this.outbox.append(batch);
+      } catch (err) {
+        const e = asTcuError(err, 'OUTBOX_WRITE');
+        this.stats.inc('commitFailures');
+        this.options.onError?.(e);
+        const index = e.details['index'];
+        if (e.code === 'OUTBOX_RECORD_INVALID' && typeof index === 'number' && index >= 0 && index < batch.length) {
+          // One record the outbox cannot take: drop it, count it, and commit the others now.
+          this.stats.inc('droppedInvalid');
+          this.pending = batch.filter((_, i) => i !== index).concat(this.pending);
+          continue;
+        }
+        if (e.code === 'OUTBOX_FULL') {
+          // The outbox already evicted what it could: these are refused for good, and counted.
+          this.stats.inc('droppedOutboxFull', batch.length);
+          return;
+        }
+        // Keep them for a later attempt (bounded by shed()); until then pushes only queue.
         this.pending = batch.concat(this.pending);
         if (this.pending.length > this.maxPending) this.shed();
-        if (!this.stopped) this.timer = this.clock.setTimeout(() => this.commit(), Math.max(1000, this.options.intervalMs));
+        if (!this.stopped) {
+          this.retrying = true;
+          this.timer = this.clock.setTimeout(() => this.commit(), Math.max(1000, this.options.intervalMs));
+        }
+        return;
       }
-      this.options.onError?.(e);
-      return;
+      this.stats.inc('committed', batch.length);
+      this.stats.inc('commits');
+      this.options.onCommit?.(batch.length);
     }
-    this.stats.inc('committed', batch.length);
-    this.stats.inc('commits');
-    this.options.onCommit?.(batch.length);
   }
 
-  /** Commits what waits and takes no more (SIGTERM). */
+  /** Commits what waits and takes no more (SIGTERM). What still cannot be committed is counted. */
   stop(): void {
-    this.commit();
     this.stopped = true;
+    this.commit();
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.pending.length > 0) {
+      this.stats.inc('droppedAtStop', this.pending.length);
+      this.pending = [];
+    }
   }
 
   counters(): Readonly<Record<(typeof COMMITTER_COUNTER_NAMES)[number], number>> {
@@ -96,14 +115,19 @@ export class Committer implements RecordSink {
     return this.pending.length;
   }
 
-  /** Drops the lowest-priority, oldest records beyond the memory bound. */
+  /**
+   * Drops the lowest-priority, oldest records beyond the memory bound, down to 90 % of it so the
+   * cost is paid once per many pushes, not on each.
+   */
   private shed(): void {
-    const excess = this.pending.length - this.maxPending;
+    const excess = this.pending.length - Math.floor(this.maxPending * 0.9);
     if (excess <= 0) return;
-    const order = this.pending.map((r, i) => i).sort((a, b) => this.pending[a]!.priority - this.pending[b]!.priority || a - b);
-    const drop = new Set(order.slice(0, excess));
+    const drop = new Set<number>();
+    for (let p = 0; p <= 3 && drop.size < excess; p++) {
+      for (let i = 0; i < this.pending.length && drop.size < excess; i++) if (this.pending[i]!.priority === p) drop.add(i);
+    }
     this.pending = this.pending.filter((_, i) => !drop.has(i));
-    this.stats.inc('droppedMemoryFull', excess);
-    this.options.onError?.(new TcuError('OUTBOX_BACKLOG', `${excess} records dropped: the outbox could not take them in time`, { details: { dropped: excess } }));
+    this.stats.inc('droppedMemoryFull', drop.size);
+    this.options.onError?.(new TcuError('OUTBOX_BACKLOG', `${drop.size} records dropped: the outbox could not take them in time`, { details: { dropped: drop.size } }));
   }
 }

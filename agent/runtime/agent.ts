@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
-import { sleep } from '../../core/clock.js';
 import { TcuError, asTcuError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { AgentConfig } from '../../config/index.js';
@@ -47,9 +46,9 @@ const STOP_SEND_MS = 3000;
 export class Agent {
   private readonly startedAt: number;
   private stopping = false;
-  private lastEvicted: Record<Priority, number>;
   private readonly jobs: { stop(): void }[] = [];
   private readonly reportedErrors = new Map<string, number>();
+  private readonly waits = new Set<() => void>();
 
   private constructor(
     private readonly config: AgentConfig,
@@ -61,7 +60,6 @@ export class Agent {
     private readonly uplink: Uplink,
   ) {
     this.startedAt = deps.clock.now();
-    this.lastEvicted = { ...outbox.stats().evicted };
   }
 
   static async start(config: AgentConfig, given: AgentDeps): Promise<Agent> {
@@ -83,12 +81,22 @@ export class Agent {
       clock,
       logger,
     });
+    let agent: Agent;
     try {
-      return Agent.compose(config, deps, states, buses, outbox, report);
+      agent = Agent.compose(config, deps, states, buses, outbox, report);
     } catch (err) {
       outbox.close();
       throw err;
     }
+    try {
+      agent.wire(deps.scheduler ?? cronScheduler());
+      deps.logger.info({ boot: deps.bootId, vin: config.vehicle.vin, buses: buses.map((b) => b.name) }, 'agent started');
+    } catch (err) {
+      // Stop what did start (the uplink's connection, jobs), so the process can exit.
+      await agent.stop('start failed');
+      throw err;
+    }
+    return agent;
   }
 
   private static compose(
@@ -126,8 +134,6 @@ export class Agent {
     const agent = new Agent(config, deps, outbox, committer, buses, collection, uplink);
     self.agent = agent;
     agent.event('agent-start', PRIORITIES.high, { version: deps.version, outbox: report });
-    agent.wire(deps.scheduler ?? cronScheduler());
-    logger.info({ boot: deps.bootId, vin: config.vehicle.vin, buses: buses.map((b) => b.name) }, 'agent started');
     return agent;
   }
 
@@ -139,23 +145,25 @@ export class Agent {
   async stop(reason = 'stop'): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    for (const done of [...this.waits]) done();
     for (const j of this.jobs) j.stop();
     await Promise.all(this.buses.map((b) => b.bus.close().catch(() => undefined)));
     this.collection.stop();
     this.event('agent-stop', PRIORITIES.high, { reason });
     this.committer.stop();
     // While connected, send what is left (the stop event at least) before disconnecting.
-    await this.uplink.stop(STOP_TIMEOUT_MS, { sendFirstMs: STOP_SEND_MS });
+    const sent = await this.uplink.stop(STOP_TIMEOUT_MS, { sendFirstMs: STOP_SEND_MS });
+    const left = this.outbox.stats().depth;
     this.outbox.close();
-    this.deps.logger.info({ reason }, 'agent stopped');
+    const lost = this.committer.counters().droppedAtStop;
+    this.deps.logger.info({ reason, unacknowledged: sent.unacknowledged, waitingInOutbox: left, droppedAtStop: lost }, 'agent stopped');
   }
 
   /** The status message: what the heartbeat publishes and `status` commands answer. */
   status(): Record<string, unknown> {
+    // `outbox.evicted` is cumulative and persisted: the cloud takes the difference between two
+    // statuses, which stays right even when a status is lost while the vehicle is offline.
     const outbox: OutboxStats = this.outbox.stats();
-    const evictedSinceLast = Object.fromEntries(
-      Object.entries(outbox.evicted).map(([p, n]) => [p, n - (this.lastEvicted[Number(p) as Priority] ?? 0)]),
-    );
     return {
       v: 1,
       vin: this.config.vehicle.vin,
@@ -164,7 +172,6 @@ export class Agent {
       version: this.deps.version,
       uptimeS: Math.round((this.deps.clock.now() - this.startedAt) / 1000),
       outbox,
-      evictedSinceLastStatus: evictedSinceLast,
       committer: this.committer.counters(),
       uplink: this.uplink.counters(),
       buses: Object.fromEntries(this.buses.map((b) => [b.name, { state: b.bus.state, ...b.bus.counters(), ...b.state.counts() }])),
@@ -172,21 +179,16 @@ export class Agent {
     };
   }
 
+  /**
+   * Starts everything, in an order where what can still fail (TLS files, schedules) comes before
+   * anything that runs on its own; `start()` stops what did start when this throws.
+   */
   private wire(scheduler: Scheduler): void {
     const { clock, logger } = this.deps;
-    for (const b of this.buses) {
-      b.bus.subscribe((frame) => b.state.ingest(frame));
-      b.bus.on('error', (err) => this.reportError(err, b.name));
-      void this.openBus(b);
-    }
-    this.collection.start();
+    this.uplink.on('error', (err) => this.reportError(err, 'uplink'));
     this.uplink.start();
     this.jobs.push(
-      scheduler.schedule('heartbeat', this.config.jobs.heartbeat, () => {
-        const status = this.status();
-        this.lastEvicted = { ...this.outbox.stats().evicted };
-        this.uplink.publishStatus(status);
-      }),
+      scheduler.schedule('heartbeat', this.config.jobs.heartbeat, () => this.uplink.publishStatus(this.status())),
       scheduler.schedule('housekeeping', this.config.jobs.housekeeping, () => {
         try {
           this.outbox.housekeeping(clock.now());
@@ -196,6 +198,12 @@ export class Agent {
         logger.debug({ status: this.status() }, 'counters');
       }),
     );
+    for (const b of this.buses) {
+      b.bus.subscribe((frame) => b.state.ingest(frame));
+      b.bus.on('error', (err) => this.reportError(err, b.name));
+      void this.openBus(b);
+    }
+    this.collection.start();
   }
 
   /** Opens a bus, retrying with back-off while it is unavailable (a board whose CAN comes up late). */
@@ -206,9 +214,22 @@ export class Agent {
         return;
       } catch (err) {
         this.reportError(asTcuError(err, 'CAN_BUS_OPEN_FAILED'), b.name);
-        await sleep(this.deps.clock, BUS_RETRY_MS[Math.min(attempt, BUS_RETRY_MS.length - 1)]!);
+        await this.wait(BUS_RETRY_MS[Math.min(attempt, BUS_RETRY_MS.length - 1)]!);
       }
     }
+  }
+
+  /** A delay that `stop()` cuts short. */
+  private wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.deps.clock.clearTimeout(timer);
+        this.waits.delete(done);
+        resolve();
+      };
+      const timer = this.deps.clock.setTimeout(done, ms);
+      this.waits.add(done);
+    });
   }
 
   /** Errors are counted per kind; the first of each kind becomes an event record and a log line. */

@@ -36,7 +36,8 @@ interface WireRecord {
  */
 export class DemoConsole {
   private client: MqttClient | undefined;
-  private readonly seen = new Set<string>();
+  /** Per boot: every seq up to `upTo` was seen, plus the ones in `above` (bounded memory, as a cloud would keep it). */
+  private readonly seen = new Map<string, { upTo: number; above: Set<number> }>();
   private readonly view: ConsoleView = { connected: false, records: 0, duplicates: 0, rate: 0, signals: new Map(), events: [], agentOnline: undefined };
   private windowStart = 0;
   private windowCount = 0;
@@ -73,6 +74,16 @@ export class DemoConsole {
     return this.view;
   }
 
+  /** Notes (boot, seq); false when it was seen before. */
+  private firstTime(boot: string, seq: number): boolean {
+    let s = this.seen.get(boot);
+    if (!s) this.seen.set(boot, (s = { upTo: 0, above: new Set() }));
+    if (seq <= s.upTo || s.above.has(seq)) return false;
+    s.above.add(seq);
+    while (s.above.delete(s.upTo + 1)) s.upTo++;
+    return true;
+  }
+
   private receive(topic: string, payload: Buffer): void {
     let message: Payload;
     try {
@@ -86,12 +97,10 @@ export class DemoConsole {
     }
     if (!Array.isArray(message.records)) return;
     for (const r of message.records as WireRecord[]) {
-      const key = `${String(message.boot)}:${String(r.seq)}`;
-      if (this.seen.has(key)) {
+      if (!this.firstTime(String(message.boot), Number(r.seq))) {
         this.view.duplicates++;
         continue;
       }
-      this.seen.add(key);
       this.view.records++;
       this.windowCount++;
       if (r.kind === 'signals' && r.values && typeof r.values === 'object') {

@@ -180,4 +180,36 @@ describe.runIf(hasMosquitto())('tcu-agent run, end to end', () => {
       expect(missing, `boot ${boot}`).toEqual([]);
     }
   }, 120_000);
+
+  it('stops cleanly (exit 0, no stack trace) on SIGTERM while the broker refuses its telemetry', async () => {
+    const acl = join(dir, 'acl');
+    writeFileSync(acl, [`topic write tcu/${VIN}/events`, `topic write tcu/${VIN}/status`, `topic read tcu/${VIN}/cmd/#`].join('\n') + '\n');
+    const strict = await Mosquitto.start({ extra: [`acl_file ${acl}`] });
+    try {
+      const path = config('refused', { uplink: { url: strict.url, backoff: { initialMs: 100, maxMs: 500 } } });
+      const agent = startAgent(path);
+      let err = '';
+      agent.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+      await started(agent);
+      await sleep(1000);
+      const t0 = Date.now();
+      agent.kill('SIGTERM');
+      expect(await exited(agent)).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(12_000);
+      expect(err).not.toMatch(/at .*\.mjs|Error:/);
+    } finally {
+      await strict.dispose();
+    }
+  }, 30_000);
+
+  it('refuses to start without a TLS file it was given, exits 2 at once, and leaves nothing running', async () => {
+    const path = config('tls', { uplink: { url: 'mqtts://127.0.0.1:1', tls: { ca: join(dir, 'missing-ca.pem') } } });
+    const agent = startAgent(path);
+    let err = '';
+    agent.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+    const t0 = Date.now();
+    expect(await exited(agent)).toBe(2);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(err).toMatch(/missing-ca\.pem/);
+  }, 20_000);
 });

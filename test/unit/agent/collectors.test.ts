@@ -4,6 +4,7 @@ import { Committer } from '../../../agent/collect/committer.js';
 import { SignalState } from '../../../agent/collect/signal-state.js';
 import type { Outbox } from '../../../agent/outbox/types.js';
 import type { RecordInput } from '../../../agent/records.js';
+import { TcuError } from '../../../core/errors.js';
 import { compileDbc } from '../../../drivers/can/dbc/codec.js';
 import { loadDbcFile } from '../../../drivers/can/dbc/parser.js';
 import { makeFrame } from '../../../drivers/can/frame.js';
@@ -99,17 +100,19 @@ describe('collectors', () => {
 });
 
 describe('committer', () => {
-  function fakeOutbox(fail: () => Error | undefined) {
+  function fakeOutbox(fail: (records: readonly RecordInput[]) => Error | undefined) {
     const committed: RecordInput[][] = [];
+    const counts = { calls: 0 };
     const outbox = {
       append(records: readonly RecordInput[]) {
-        const e = fail();
+        counts.calls++;
+        const e = fail(records);
         if (e) throw e;
         committed.push([...records]);
         return [];
       },
     } as unknown as Outbox;
-    return { outbox, committed };
+    return { outbox, committed, calls: () => counts.calls };
   }
   const rec = (priority: 0 | 1 | 2 | 3, n: number): RecordInput => ({ kind: 'signals', ts: n, priority, body: { n } });
 
@@ -140,6 +143,30 @@ describe('committer', () => {
     clock.advance(1000);
     expect(committed.flat().map((r) => r.body['n'])).toEqual([2, 3, 5, 6]);
     expect(c.counters()).toMatchObject({ droppedMemoryFull: 2, commitFailures: 1, committed: 4 });
-    expect(errors).toEqual(['OUTBOX_BACKLOG', 'OUTBOX_BACKLOG', 'OUTBOX_WRITE']);
+    expect(errors).toEqual(['OUTBOX_BACKLOG', 'OUTBOX_WRITE']);
+  });
+
+  it('does not retry on every push while the outbox fails, and counts what is left at stop', () => {
+    const clock = new FakeClock();
+    const { outbox, calls } = fakeOutbox(() => new Error('disk I/O error'));
+    const c = new Committer(outbox, { intervalMs: 100, maxRecords: 2, maxPending: 100 }, clock);
+    for (let i = 0; i < 50; i++) c.push(rec(1, i));
+    expect(calls()).toBe(1); // the first full batch failed; the rest only queue until the retry
+    clock.advance(1000);
+    expect(calls()).toBe(2);
+    c.stop();
+    expect(c.counters()).toMatchObject({ droppedAtStop: 50, committed: 0 });
+  });
+
+  it('drops a record the outbox refuses as invalid and commits the others at once', () => {
+    const clock = new FakeClock();
+    const { outbox, committed } = fakeOutbox((records) => {
+      const bad = records.findIndex((r) => r.body['n'] === 2);
+      return bad >= 0 ? new TcuError('OUTBOX_RECORD_INVALID', 'not encodable', { details: { index: bad } }) : undefined;
+    });
+    const c = new Committer(outbox, { intervalMs: 100, maxRecords: 3 }, clock);
+    [1, 2, 3].forEach((n) => c.push(rec(1, n)));
+    expect(committed.flat().map((r) => r.body['n'])).toEqual([1, 3]);
+    expect(c.counters()).toMatchObject({ droppedInvalid: 1, committed: 2 });
   });
 });
