@@ -54,7 +54,7 @@ export interface CommandProcessorOptions {
   topics: Topics;
   handlers: CommandRegistry;
   clock: Clock;
-  /** Larger payloads are refused unread (UPLINK_COMMAND_OVERSIZE). Default 16384. */
+  /** Larger payloads are refused without parsing them (UPLINK_COMMAND_OVERSIZE). Default 16384. */
   maxBytes?: number;
   /** A handler that takes longer is answered UPLINK_COMMAND_TIMEOUT. Default 30 000 ms. */
   timeoutMs?: number;

@@ -54,6 +54,8 @@ export function loadTls(tls: TlsOptions | undefined): TlsMaterial | undefined {
  * - `resubscribe: false`: the command subscription is made by us on every CONNACK (the session
  *   is clean, so the broker forgot it anyway).
  * - `queueQoSZero: false`: nothing is queued while offline; we only publish when connected.
+ * - MQTT 5 `maximumPacketSize` (`maxInboundPacketBytes`): the broker discards a larger command
+ *   instead of sending it, so it is never read into memory here (MQTT 3.1.1 has no such limit).
  */
 export function clientOptions(o: ResolvedOptions, tls: TlsMaterial | undefined, will: { topic: string; payload: Buffer }): IClientOptions {
   const b = o.broker;
@@ -68,7 +70,7 @@ export function clientOptions(o: ResolvedOptions, tls: TlsMaterial | undefined, 
     queueQoSZero: false,
     will: { topic: will.topic, payload: will.payload, qos: 1, retain: true },
   };
-  if (b.protocolVersion === 5) options.properties = { sessionExpiryInterval: 0 };
+  if (b.protocolVersion === 5) options.properties = { sessionExpiryInterval: 0, maximumPacketSize: maxInboundPacketBytes(o) };
   if (b.username !== undefined) options.username = b.username;
   if (b.password !== undefined) options.password = b.password;
   if (tls) {
@@ -78,6 +80,24 @@ export function clientOptions(o: ResolvedOptions, tls: TlsMaterial | undefined, 
     if (tls.key) options.key = tls.key;
   }
   return options;
+}
+
+/** Room in an inbound packet for MQTT 5 properties (response topic, correlation data, user properties). */
+const PROPERTY_ALLOWANCE = 4096;
+/** A limit below this would only make small over-limit commands go unanswered instead of refused. */
+const MIN_COMMAND_ALLOWANCE = 1024;
+
+/**
+ * The largest packet the agent accepts (MQTT 5 CONNECT `maximumPacketSize`). Commands are the only
+ * publishes it receives, so: the largest command payload it reads (`maxCommandBytes`, at least
+ * 1 KiB, so that a command a little over the limit is still answered UPLINK_COMMAND_OVERSIZE),
+ * plus the fixed header (5), the topic `<prefix>/<vin>/cmd/<name ≤ 64>` (2 + its bytes), the
+ * packet id (2) and the properties (4 for their length, `PROPERTY_ALLOWANCE`). Acknowledgements
+ * and CONNACK are far smaller (the broker leaves out optional properties that would not fit).
+ */
+export function maxInboundPacketBytes(o: Pick<ResolvedOptions, 'topicPrefix' | 'vin' | 'maxCommandBytes'>): number {
+  const topic = Buffer.byteLength(`${o.topicPrefix}/${o.vin}/cmd/`) + 64;
+  return Math.max(o.maxCommandBytes, MIN_COMMAND_ALLOWANCE) + 5 + 2 + topic + 2 + 4 + PROPERTY_ALLOWANCE;
 }
 
 /**

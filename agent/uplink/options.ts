@@ -64,7 +64,11 @@ export interface UplinkOptions {
   pollIntervalMs?: number;
   /** Command handlers by name, added to (and overriding) the built-in ping, status and flush. */
   commands?: ReadonlyMap<string, CommandHandler> | Readonly<Record<string, CommandHandler>>;
-  /** Command payloads larger than this are refused unread. Default 16384 bytes. */
+  /**
+   * Command payloads larger than this are answered UPLINK_COMMAND_OVERSIZE, not parsed. Under MQTT 5
+   * it also sets the maximum packet size sent in CONNECT (`maxInboundPacketBytes`): the broker drops
+   * a command far larger unsent. Default 16384 bytes.
+   */
   maxCommandBytes?: number;
   /** Default 30 000 ms. */
   commandTimeoutMs?: number;

@@ -1,7 +1,7 @@
 /**
  * The uplink: the outbox's records to an MQTT broker as CBOR payloads, at least once; the
  * vehicle's retained status; commands in (docs/PROTOCOL.md). The connection lifecycle lives here;
- * the delivery loop is `Sender`, commands are `CommandProcessor`.
+ * the delivery loop is `Sender`, the status and will `StatusPublisher`, commands `CommandProcessor`.
  *
  * Reconnection is ours, not mqtt.js's (`reconnectPeriod: 0`): every attempt is a new client (see
  * `clientOptions` for why), failed attempts back off exponentially with jitter, a refusal of our
@@ -11,23 +11,18 @@
 import { connect as mqttConnect, type IClientPublishOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { TimerHandle } from '../../core/clock.js';
 import { Counters } from '../../core/counters.js';
-import { TcuError, asTcuError } from '../../core/errors.js';
-import { OncePerKind } from '../../core/logger.js';
+import { TcuError } from '../../core/errors.js';
 import { backoffDelay } from './backoff.js';
 import { CommandProcessor, type CommandHandler } from './commands.js';
+import { UplinkEmitter, type UplinkEvents, type UplinkState } from './events.js';
 import { clientOptions, connectError, endClient, loadTls, within, type TlsMaterial } from './connection.js';
 import { UPLINK_COUNTER_NAMES, resolveOptions, type ResolvedOptions, type UplinkCounters, type UplinkOptions } from './options.js';
 import { Sender } from './sender.js';
+import { StatusPublisher } from './status.js';
 import { makeTopics, type Topics } from './topics.js';
-import { createWireEncoder, wireInt } from './wire.js';
+import { wireInt } from './wire.js';
 
-export type UplinkState = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'stopped';
-
-export interface UplinkEvents {
-  state: (state: UplinkState) => void;
-  /** Every failure, typed: UPLINK_CONNECT, UPLINK_AUTH, UPLINK_PUBLISH, UPLINK_OVERSIZE, UPLINK_COMMAND_*, ... */
-  error: (err: TcuError) => void;
-}
+export type { UplinkEvents, UplinkState } from './events.js';
 
 export interface StopResult {
   /** True when every publish in flight was acknowledged before the connection was closed. */
@@ -53,9 +48,8 @@ export class Uplink {
   private readonly stats = new Counters(UPLINK_COUNTER_NAMES);
   private readonly sender: Sender;
   private readonly commands: CommandProcessor;
-  private readonly encoder = createWireEncoder();
-  private readonly badInput: OncePerKind;
-  private readonly listeners: { [K in keyof UplinkEvents]: Set<UplinkEvents[K]> } = { state: new Set(), error: new Set() };
+  private readonly status: StatusPublisher;
+  private readonly events: UplinkEmitter;
   private readonly address: string;
   private tls: TlsMaterial | undefined;
   private current: UplinkState = 'idle';
@@ -67,14 +61,14 @@ export class Uplink {
   private stopped = false;
   private failuresInRow = 0;
   private authFailuresInRow = 0;
-  private lastStatus: Record<string, unknown> = {};
 
   constructor(options: UplinkOptions) {
     this.o = resolveOptions(options);
     this.topics = makeTopics(this.o.topicPrefix, this.o.vin);
     this.address = this.o.broker.address;
-    this.badInput = new OncePerKind(this.o.logger);
-    this.sender = new Sender(this.o, this.topics, this.stats, (err) => this.report(err, err.code === 'UPLINK_OVERSIZE' ? 'once' : 'warn'));
+    this.events = new UplinkEmitter(this.o.logger);
+    this.sender = new Sender(this.o, this.topics, this.stats, (err) => this.events.report(err, err.code === 'UPLINK_OVERSIZE' ? 'once' : 'warn'));
+    this.status = new StatusPublisher(this.topics.status, this.o.vin, this.o.clock, this.stats, (err) => this.events.report(err));
     const builtins: [string, CommandHandler][] = [
       ['ping', () => ({ ts: wireInt(this.o.clock.now()) })],
       ['status', () => ({ status: this.o.statusProvider ? this.o.statusProvider() : { uplink: this.counters(), outbox: this.o.outbox.stats() } })],
@@ -86,7 +80,7 @@ export class Uplink {
       clock: this.o.clock,
       maxBytes: this.o.maxCommandBytes,
       timeoutMs: this.o.commandTimeoutMs,
-      onError: (err) => this.report(err, 'once'),
+      onError: (err) => this.events.report(err, 'once'),
     });
   }
 
@@ -96,9 +90,7 @@ export class Uplink {
 
   /** Subscribes to an event; returns the function that unsubscribes. A listener that throws is ignored. */
   on<K extends keyof UplinkEvents>(event: K, listener: UplinkEvents[K]): () => void {
-    const set = this.listeners[event] as Set<UplinkEvents[K]>;
-    set.add(listener);
-    return () => set.delete(listener);
+    return this.events.on(event, listener);
   }
 
   counters(): UplinkCounters {
@@ -128,10 +120,15 @@ export class Uplink {
     this.sender.flush();
   }
 
-  /** Publishes `{...status, v, vin, online: true, ts}` retained on the status topic (now, or on connect). */
-  publishStatus(status: Record<string, unknown>): void {
-    this.lastStatus = { ...status };
-    if (this.conn?.connected) this.sendStatus(this.conn, true);
+  /**
+   * Publishes `{...status, v, vin, online: true, ts}` retained on the status topic: now when
+   * connected, and again on every connect. Resolves true once the broker acknowledged this publish
+   * (PUBACK); false at once when offline (the status is only kept, for the next connect), or when
+   * the publish fails or its connection ends first. Never rejects.
+   */
+  publishStatus(status: Record<string, unknown>): Promise<boolean> {
+    const conn = this.conn;
+    return this.status.update(status, conn?.connected ? conn.client : undefined);
   }
 
   /** While not allowed (no network registration), stay disconnected and do not try to connect. */
@@ -163,7 +160,7 @@ export class Uplink {
     const clock = this.o.clock;
     if ((options.sendFirstMs ?? 0) > 0 && this.conn?.connected) {
       this.flush();
-      await within(clock, this.outboxSent(), options.sendFirstMs!);
+      await this.outboxSent(options.sendFirstMs!);
     }
     this.stopped = true;
     this.clearReconnect();
@@ -175,7 +172,7 @@ export class Uplink {
     if (conn?.connected) {
       await within(this.o.clock, this.sender.whenIdle(), timeoutMs);
       if (this.conn === conn && this.sender.inFlight().publishes === 0) {
-        const acked = new Promise<boolean>((resolve) => this.sendStatus(conn, false, { reason: 'stopped' }, (err) => resolve(err === undefined)));
+        const acked = this.status.offline(conn.client, { reason: 'stopped' });
         graceful = (await within(clock, acked, Math.max(0, deadline - clock.monotonic()))) === true;
       }
     }
@@ -190,12 +187,17 @@ export class Uplink {
     return { drained: unacknowledged === 0, unacknowledged };
   }
 
-  /** Resolves once the outbox is empty, or the connection is gone. */
-  private outboxSent(): Promise<void> {
+  /**
+   * Resolves once the outbox is empty or the connection is gone, or after `ms`. Its poll stops with
+   * it, so nothing touches the outbox after the caller goes on to close it.
+   */
+  private outboxSent(ms: number): Promise<void> {
+    const clock = this.o.clock;
+    const deadline = clock.monotonic() + ms;
     return new Promise((resolve) => {
       const check = (): void => {
-        if (this.o.outbox.stats().depth === 0 || !this.conn?.connected) resolve();
-        else this.o.clock.setTimeout(check, 20);
+        if (!this.conn?.connected || clock.monotonic() >= deadline || this.o.outbox.stats().depth === 0) resolve();
+        else clock.setTimeout(check, 20);
       };
       check();
     });
@@ -213,10 +215,9 @@ export class Uplink {
       return;
     }
     this.setState('connecting');
-    const will = { topic: this.topics.status, payload: this.statusPayload(false, {}) };
     let client: MqttClient;
     try {
-      client = mqttConnect(this.o.broker.url, clientOptions(this.o, this.tls, will));
+      client = mqttConnect(this.o.broker.url, clientOptions(this.o, this.tls, this.status.will()));
     } catch (err) {
       this.afterClose(false, err, undefined);
       return;
@@ -229,13 +230,13 @@ export class Uplink {
     client.on('disconnect', (packet) => {
       conn.disconnectReason = packet.reasonCode;
     });
-    client.on('connect', (connack) => this.guard(() => this.onConnect(conn, connack.properties?.receiveMaximum)));
-    client.on('close', () => this.guard(() => this.onClose(conn)));
-    client.on('message', (topic, payload, packet) => this.guard(() => this.onMessage(conn, topic, payload, packet)));
+    client.on('connect', (connack) => this.events.guard(() => this.onConnect(conn, connack.properties?.receiveMaximum)));
+    client.on('close', () => this.events.guard(() => this.onClose(conn)));
+    client.on('message', (topic, payload, packet) => this.events.guard(() => this.onMessage(conn, topic, payload, packet)));
     // mqtt.js's connectTimeout covers this; the watchdog is for a client that never reports at all.
     conn.watchdog = this.o.clock.setTimeout(
       () =>
-        this.guard(() => {
+        this.events.guard(() => {
           conn.error ??= new Error(`no CONNACK within ${this.o.broker.connectTimeoutMs} ms`);
           if (!conn.connected) this.onClose(conn);
         }),
@@ -256,10 +257,10 @@ export class Uplink {
     client.subscribe(this.topics.commandFilter, { qos: 1 }, (err, granted) => {
       const refused = err ?? (granted?.some((g) => g.qos >= 128) ? new Error('SUBACK refused the subscription') : undefined);
       if (refused && this.conn === conn) {
-        this.report(new TcuError('UPLINK_SUBSCRIBE', `cannot subscribe to ${this.topics.commandFilter}: ${refused.message}`, { cause: refused, details: { topic: this.topics.commandFilter } }));
+        this.events.report(new TcuError('UPLINK_SUBSCRIBE', `cannot subscribe to ${this.topics.commandFilter}: ${refused.message}`, { cause: refused, details: { topic: this.topics.commandFilter } }));
       }
     });
-    this.sendStatus(conn, true);
+    this.status.online(client);
     this.sender.attach(
       {
         publish: (topic, payload, done) => {
@@ -290,7 +291,7 @@ export class Uplink {
       this.stats.inc('disconnects');
       delay = backoffDelay(0, this.o.backoff, this.o.random);
       const why = error instanceof Error ? `: ${error.message}` : disconnectReason !== undefined ? `: DISCONNECT reason ${disconnectReason}` : '';
-      this.report(new TcuError('UPLINK_CONNECT', `lost the connection to ${this.address}${why}; reconnecting in ${delay} ms`, { cause: error, details: { address: this.address, delayMs: delay, ...(disconnectReason === undefined ? {} : { reasonCode: disconnectReason }) } }));
+      this.events.report(new TcuError('UPLINK_CONNECT', `lost the connection to ${this.address}${why}; reconnecting in ${delay} ms`, { cause: error, details: { address: this.address, delayMs: delay, ...(disconnectReason === undefined ? {} : { reasonCode: disconnectReason }) } }));
     } else {
       const err = connectError(error, this.o.broker.protocolVersion, this.address);
       const auth = err.code === 'UPLINK_AUTH';
@@ -298,14 +299,14 @@ export class Uplink {
       this.stats.inc(auth ? 'authFailures' : 'connectFailures');
       delay = backoffDelay(attempt - 1, this.o.backoff, this.o.random, auth);
       const reported = new TcuError(err.code, `${err.message}; attempt ${attempt}, retrying in ${delay} ms`, { cause: err.cause, details: { ...err.details, attempt, delayMs: delay } });
-      this.report(reported, attempt === 1 ? 'warn' : 'debug');
+      this.events.report(reported, attempt === 1 ? 'warn' : 'debug');
     }
     if (this.stopped) return;
     this.setState('disconnected');
     if (!this.allowed) return;
     this.reconnectTimer = this.o.clock.setTimeout(() => {
       this.reconnectTimer = undefined;
-      this.guard(() => this.connect());
+      this.events.guard(() => this.connect());
     }, delay);
   }
 
@@ -321,28 +322,15 @@ export class Uplink {
       if (response === undefined || this.conn !== conn || !conn.connected) return;
       const options: IClientPublishOptions = { qos: 1 };
       if (this.o.broker.protocolVersion === 5 && response.correlationData !== undefined) options.properties = { correlationData: response.correlationData };
-      this.guard(() => conn.client.publish(response.topic, response.payload, options));
+      this.events.guard(() => conn.client.publish(response.topic, response.payload, options));
     });
-  }
-
-  private statusPayload(online: boolean, extra: Record<string, unknown>): Buffer {
-    return this.encoder.encode({ ...extra, v: 1, vin: this.o.vin, online, ts: wireInt(this.o.clock.now()) });
-  }
-
-  private sendStatus(conn: Connection, online: boolean, extra: Record<string, unknown> = this.lastStatus, done?: (err?: Error) => void): void {
-    try {
-      conn.client.publish(this.topics.status, this.statusPayload(online, extra), { qos: 1, retain: true }, (err) => done?.(err ?? undefined));
-      this.stats.inc('statusPublished');
-    } catch (err) {
-      this.report(asTcuError(err, 'UPLINK_PUBLISH', 'cannot publish the status'));
-      done?.(err instanceof Error ? err : new Error(String(err)));
-    }
   }
 
   /** Forgets a connection: its events change nothing any more, its in-flight records are eligible again. */
   private letGo(conn: Connection): void {
     conn.closed = true;
     this.clearWatchdog(conn);
+    this.status.release(conn.client);
     if (this.conn === conn) {
       this.conn = undefined;
       this.sender.detach();
@@ -362,35 +350,7 @@ export class Uplink {
   private setState(state: UplinkState): void {
     if (this.current === state) return;
     this.current = state;
-    for (const listener of this.listeners.state) {
-      try {
-        listener(state);
-      } catch {
-        // a listener's failure is its own
-      }
-    }
-  }
-
-  /** Logs (bad input once per kind) and tells the error listeners. */
-  private report(err: TcuError, level: 'warn' | 'debug' | 'once' = 'warn'): void {
-    if (level === 'once') this.badInput.report(err.code, { ...err.details }, err.message);
-    else this.o.logger[level]({ code: err.code, ...err.details }, err.message);
-    for (const listener of this.listeners.error) {
-      try {
-        listener(err);
-      } catch {
-        // a listener's failure is its own
-      }
-    }
-  }
-
-  /** Nothing thrown in an event handler escapes into mqtt.js or the event loop. */
-  private guard(fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      this.report(asTcuError(err, 'UPLINK_INTERNAL', 'an uplink event handler failed'));
-    }
+    this.events.state(state);
   }
 }
 

@@ -85,6 +85,24 @@ describe.skipIf(!have)('uplink commands against mosquitto', () => {
     expect(u.state).toBe('connected');
   });
 
+  it('under MQTT 5 advertises a maximum packet size: the broker drops a far larger command unsent; the rest are answered', async () => {
+    const b = await broker();
+    const c = await cloud(b.url, [`${BASE}/cmd-resp/#`]);
+    const { u, errors } = uplink(b.url, { maxCommandBytes: 2048 });
+    u.start();
+    await waitFor('connected', () => u.state === 'connected');
+    await sleepMs(100); // the SUBACK of cmd/+
+    await c.publish(`${BASE}/cmd/ping`, cbor({ id: 'huge', pad: 'x'.repeat(2_000_000) }));
+    await sleepMs(300);
+    expect(c.messages.filter((m) => m.topic.startsWith(`${BASE}/cmd-resp/`))).toEqual([]);
+    expect(u.counters()).toMatchObject({ commands: 0, connects: 1, disconnects: 0 });
+    expect(u.state).toBe('connected');
+    expect((await command(c, 'ping', cbor({ id: 'after' }))).body).toMatchObject({ ok: true, id: 'after' });
+    // Over maxCommandBytes but within the packet limit: read, and answered.
+    expect((await command(c, 'ping', cbor({ id: 'big', pad: 'x'.repeat(3000) }))).body).toMatchObject({ ok: false, error: { code: 'UPLINK_COMMAND_OVERSIZE' } });
+    expect(errors.map((e) => e.code)).toEqual(['UPLINK_COMMAND_OVERSIZE']);
+  });
+
   it('runs handlers from the registry passed in', async () => {
     const b = await broker();
     const c = await cloud(b.url, [`${BASE}/cmd-resp/#`]);
@@ -106,6 +124,9 @@ describe.skipIf(!have)('uplink commands against mosquitto', () => {
     await waitFor('outbox empty', () => o.stats().depth === 0);
     expect((await command(c, 'ping', cbor({ id: 'v311' }))).body).toMatchObject({ ok: true, id: 'v311' });
     expect((await command(c, 'nope', cbor({ id: 9 }))).body).toMatchObject({ ok: false, id: 9, error: { code: 'UPLINK_COMMAND_UNKNOWN' } });
+    // No packet size limit in 3.1.1: a large command is read whole, then refused.
+    expect((await command(c, 'ping', cbor({ pad: 'x'.repeat(200_000) }))).body).toMatchObject({ ok: false, error: { code: 'UPLINK_COMMAND_OVERSIZE' } });
+    expect((await command(c, 'ping', cbor({ id: 'still' }))).body).toMatchObject({ ok: true, id: 'still' });
   });
 
   it.skipIf(!have || !hasMosquittoPasswd())('counts refused credentials as UPLINK_AUTH and retries on the longer back-off, for MQTT 5 and 3.1.1', async () => {

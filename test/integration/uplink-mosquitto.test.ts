@@ -1,10 +1,13 @@
 // The uplink against a real Mosquitto: delivery, outages, retained status and will, stop, the
 // connectivity hook, oversize records. Commands, credentials, TLS: uplink-commands.test.ts.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TcuError } from '../../core/errors.js';
-import type { StoredRecord } from '../../agent/records.js';
+import type { RecordInput, StoredRecord } from '../../agent/records.js';
 import { Uplink, type UplinkOptions, type UplinkState } from '../../agent/uplink/index.js';
-import { Mosquitto, TcpProxy, hasMosquitto } from '../helpers/mosquitto.js';
+import { Mosquitto, TcpProxy, hasMosquitto, type MosquittoOptions } from '../helpers/mosquitto.js';
 import { FakeOutbox } from '../unit/uplink/fake-outbox.js';
 import { CloudClient, openTestOutbox, records, sleepMs, waitFor, type TestOutbox } from '../unit/uplink/harness.js';
 
@@ -18,8 +21,8 @@ afterEach(async () => {
   while (cleanup.length > 0) await cleanup.pop()!();
 });
 
-async function broker(): Promise<Mosquitto> {
-  const b = await Mosquitto.start();
+async function broker(options: MosquittoOptions = {}): Promise<Mosquitto> {
+  const b = await Mosquitto.start(options);
   cleanup.push(() => b.dispose());
   return b;
 }
@@ -53,6 +56,41 @@ function uplink(url: string, o: TestOutbox['outbox'], extra: Partial<UplinkOptio
 }
 
 const seqs = (c: CloudClient): number[] => c.records.map((r) => r.seq);
+
+/** An outbox closed the moment stop() resolves, as the agent closes it: any later call throws, and is counted. */
+class ClosingOutbox extends FakeOutbox {
+  closed = false;
+  touchedAfterClose = 0;
+  override append(r: readonly RecordInput[]): StoredRecord[] {
+    this.check();
+    return super.append(r);
+  }
+  override nextBatch(options: Parameters<FakeOutbox['nextBatch']>[0]): StoredRecord[] {
+    this.check();
+    return super.nextBatch(options);
+  }
+  override acknowledge(ids: readonly number[], atMs: number): void {
+    this.check();
+    super.acknowledge(ids, atMs);
+  }
+  override stats(): ReturnType<FakeOutbox['stats']> {
+    this.check();
+    return super.stats();
+  }
+  private check(): void {
+    if (!this.closed) return;
+    this.touchedAfterClose++;
+    throw new Error('the outbox is closed');
+  }
+}
+
+/** A broker whose ACL refuses telemetry publishes (MQTT 5: PUBACK 0x87); status, events and commands pass. */
+async function brokerRefusingTelemetry(): Promise<Mosquitto> {
+  const dir = mkdtempSync(join(tmpdir(), 'tcu-acl-'));
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'acl'), ['status', 'events', 'cmd/#', 'cmd-resp/#'].map((t) => `topic readwrite ${BASE}/${t}`).join('\n') + '\ntopic read #\n');
+  return broker({ extra: [`acl_file ${join(dir, 'acl')}`] });
+}
 
 describe.skipIf(!have)('uplink against mosquitto', () => {
   it('delivers every committed record, split into payloads within the limit, and empties the outbox', async () => {
@@ -198,6 +236,66 @@ describe.skipIf(!have)('uplink against mosquitto', () => {
     u.flush();
     await sleepMs(100);
     expect(u.counters().publishes).toBe(2);
+  });
+
+  for (const why of ['refused by the ACL', 'never acknowledged'] as const) {
+    it(`stop(timeoutMs, { sendFirstMs }) with records ${why} returns within about sendFirstMs + timeoutMs and leaves the outbox alone after`, async () => {
+      const sendFirstMs = 300;
+      const timeoutMs = 300;
+      const b = why === 'refused by the ACL' ? await brokerRefusingTelemetry() : await broker();
+      const p = await proxyTo(b);
+      const o = new ClosingOutbox();
+      const { u, errors } = uplink(p.url, o, {}, { batchMaxRecords: 5, inflightWindow: 2 });
+      u.start();
+      await waitFor('connected', () => u.state === 'connected');
+      if (why === 'never acknowledged') p.holdReplies();
+      o.append(records(50));
+      u.notify();
+      if (why === 'refused by the ACL') await waitFor('refusals', () => u.counters().publishFailures >= 1, 5000);
+      else await waitFor('in flight', () => u.counters().inFlightRecords === 10);
+      const started = performance.now();
+      const result = await u.stop(timeoutMs, { sendFirstMs });
+      o.closed = true;
+      const elapsed = performance.now() - started;
+      const errorsAtStop = errors.length;
+      expect(elapsed).toBeGreaterThanOrEqual(sendFirstMs - 5); // it did try to send first
+      expect(elapsed).toBeLessThan(sendFirstMs + timeoutMs + 500);
+      if (why === 'never acknowledged') expect(result).toEqual({ drained: false, unacknowledged: 10 });
+      expect(u.state).toBe('stopped');
+      u.notify();
+      u.flush();
+      await sleepMs(200);
+      expect(o.touchedAfterClose).toBe(0);
+      expect(errors.length).toBe(errorsAtStop);
+      o.closed = false;
+      expect(o.stats().depth).toBe(50);
+    });
+  }
+
+  it('publishStatus resolves true on the PUBACK, false while offline or when the connection ends first', async () => {
+    const b = await broker();
+    const p = await proxyTo(b);
+    const o = await outbox();
+    const c = await cloud(b.url, [`${BASE}/status`]);
+    const { u } = uplink(p.url, o.outbox);
+    expect(await u.publishStatus({ n: 1 })).toBe(false); // only kept: sent on connect
+    u.start();
+    await waitFor('connected', () => u.state === 'connected');
+    await waitFor('online status', () => c.on(`${BASE}/status`).length === 1);
+    expect(c.on(`${BASE}/status`)[0]).toMatchObject({ online: true, n: 1 });
+    expect(await u.publishStatus({ n: 2 })).toBe(true);
+    p.holdReplies();
+    let settled: boolean | undefined;
+    const unacked = u.publishStatus({ n: 3 }).then((ok) => (settled = ok));
+    await waitFor('the broker has it', () => c.on(`${BASE}/status`).length === 3);
+    await sleepMs(100);
+    expect(settled).toBeUndefined(); // no PUBACK yet
+    p.dropAll();
+    expect(await unacked).toBe(false);
+    await waitFor('connected again', () => u.state === 'connected' && u.counters().connects === 2);
+    expect(await u.publishStatus({ n: 4 })).toBe(true);
+    await u.stop(1000);
+    expect(await u.publishStatus({ n: 5 })).toBe(false);
   });
 
   it('setAllowed(false) disconnects and stops attempts while records buffer; true reconnects and drains', async () => {
