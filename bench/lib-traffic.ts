@@ -3,17 +3,9 @@ import { formatCandumpLine } from '../drivers/can/candump/format.js';
 import { makeFrame } from '../drivers/can/frame.js';
 import type { DbcDatabase } from '../drivers/can/dbc/model.js';
 
-/** A small deterministic PRNG (mulberry32), so every run measures the same traffic. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../core/random.js';
+
+export const prng = mulberry32;
 
 /** `count` candump lines, each a random message of `db` with a random payload of its length. */
 export function randomCandumpLines(db: DbcDatabase, count: number, seed = 1): string[] {

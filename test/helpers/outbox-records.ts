@@ -7,17 +7,9 @@ import type { Clock } from '../../core/clock.js';
 import { openOutbox, type OutboxOptions } from '../../agent/outbox/index.js';
 import type { Priority, RecordInput } from '../../agent/records.js';
 
-/** A small deterministic PRNG (mulberry32), so runs repeat. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../core/random.js';
+
+export const prng = mulberry32;
 
 /** A `signals` record with `values` signal values, like a collector's sample of one message set. */
 export function signalRecord(i: number, options: { priority?: Priority; ts?: number; values?: number } = {}): RecordInput {

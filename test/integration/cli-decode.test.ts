@@ -1,23 +1,11 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { tcuAgent } from '../../agent/cli/main.js';
+import { runAgent } from '../helpers/cli.js';
 
 const DBC = 'test/fixtures/dbc-small/engine.dbc';
 const LOG = 'test/fixtures/logs/engine.log';
 
-async function run(argv: string[], stdinText = '') {
-  const stdin = new PassThrough();
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c: Buffer) => (out += c.toString()));
-  stderr.on('data', (c: Buffer) => (err += c.toString()));
-  stdin.end(stdinText);
-  const code = await tcuAgent(argv, { stdin, stdout, stderr });
-  return { code, out, err };
-}
+const run = runAgent;
 
 const EXPECTED = [
   { ts: 1700000000.0001, bus: 'can0', id: 256, ext: false, name: 'Engine', signals: { EngineSpeed: 2000, CoolantTemp: 50, Gear: 3 } },

@@ -1,25 +1,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tcuAgent } from '../../agent/cli/main.js';
+import { runAgent } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tcu-cli-run-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function run(argv: string[]) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c: Buffer) => (out += c.toString()));
-  stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const stdin = new PassThrough();
-  stdin.end();
-  const code = await tcuAgent(argv, { stdin, stdout, stderr });
-  return { code, out, err };
-}
+const run = runAgent;
 
 describe('tcu-agent run and status: configuration errors', () => {
   it('refuses a bad configuration at start with one line per problem and exit code 2', async () => {
