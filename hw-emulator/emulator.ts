@@ -32,6 +32,8 @@ export interface EmulatorOptions {
   vcan?: string;
   /** Drive-cycle settings, such as how long the car stays parked before its first trip. */
   driveCycle?: DriveCycleOptions;
+  /** Period of messages whose DBC declares no GenMsgCycleTime, ms (default 100). */
+  defaultCycleTimeMs?: number;
   clock: Clock;
   logger: Logger;
 }
@@ -77,6 +79,7 @@ export class Emulator {
         rng: new SeededRng(options.seed * 7919 + i),
         clock: options.clock,
         bus: spec.name,
+        defaultCycleTimeMs: options.defaultCycleTimeMs,
         // After a stall (a laptop waking from sleep) skip the backlog instead of sending it at once.
         maxBacklogMs: 1000,
       });

@@ -5,6 +5,7 @@ import type { Logger } from '../../core/logger.js';
 import type { AgentConfig } from '../../config/index.js';
 import type { CanBus } from '../../drivers/can/bus.js';
 import { compileDbc } from '../../drivers/can/dbc/codec.js';
+import type { DbcCodec } from '../../drivers/can/dbc/model.js';
 import { loadDbcFile } from '../../drivers/can/dbc/parser.js';
 import { createBus, type BusSpec } from '../buses.js';
 import { Committer } from '../collect/committer.js';
@@ -66,8 +67,15 @@ export class Agent {
     const deps = { ...given, bootId: given.bootId ?? randomUUID() };
     const { clock, logger } = deps;
     const states = new Map<string, SignalState>();
+    // Buses that share a DBC file share its compiled codec (memory on a small board).
+    const codecs = new Map<string, DbcCodec>();
+    const codecFor = (path: string): DbcCodec => {
+      let codec = codecs.get(path);
+      if (codec === undefined) codecs.set(path, (codec = compileDbc(loadDbcFile(path))));
+      return codec;
+    };
     const buses: BusRuntime[] = config.can.buses.map((b) => {
-      const state = new SignalState(b.name, compileDbc(loadDbcFile(b.dbc)));
+      const state = new SignalState(b.name, codecFor(b.dbc));
       states.set(b.name, state);
       return { name: b.name, bus: createBus(busSpec(b), { clock, logger }), state };
     });

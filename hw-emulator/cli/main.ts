@@ -22,6 +22,7 @@ Options:
   --candump-out FILE      append every frame to a candump log
   --vcan IFACE            also send every frame on a SocketCAN interface (needs the vcan module)
   --seed N                random seed (default 1)
+  --cycle-ms N            period of messages without GenMsgCycleTime (default 100), to set a bus load
   --duration SECONDS      stop after this long (default: until interrupted)
   --flood                 send as fast as possible, for load tests
   -h, --help              this text
@@ -51,6 +52,7 @@ async function emulate(argv: string[], io: CommandIO): Promise<number> {
     'candump-out': { type: 'string' },
     vcan: { type: 'string' },
     seed: { type: 'string' },
+    'cycle-ms': { type: 'string' },
     duration: { type: 'string' },
     flood: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
@@ -71,6 +73,7 @@ async function emulate(argv: string[], io: CommandIO): Promise<number> {
   const emulator = new Emulator({
     buses: names.map((name, i) => ({ name, dbcPath: dbcs[dbcs.length === 1 ? 0 : i]!, mappingPath: values.mapping })),
     seed: parseNumber(values.seed, '--seed', 1),
+    defaultCycleTimeMs: values['cycle-ms'] === undefined ? undefined : parseNumber(values['cycle-ms'], '--cycle-ms', 100),
     flood: values.flood,
     socketcand: socketcand === undefined ? undefined : parseHostPort(socketcand, '--socketcand'),
     candumpOut,
