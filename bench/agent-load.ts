@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { compileDbc } from '../drivers/can/dbc/codec.js';
 import { loadDbcFile } from '../drivers/can/dbc/parser.js';
 import { decode } from 'cbor-x';
-import { connect } from 'mqtt';
+import { connect, type MqttClient } from 'mqtt';
 import { Mosquitto, hasMosquitto } from '../test/helpers/mosquitto.js';
 import type { Emit } from './run.js';
 
@@ -52,6 +52,7 @@ async function measure(emit: Emit, label: string, nodeFlags: string[]): Promise<
   const dir = mkdtempSync(join(tmpdir(), 'tcu-bench-load-'));
   const broker = await Mosquitto.start();
   const children: ChildProcess[] = [];
+  let cloud: MqttClient | undefined;
   try {
     const emulator = spawn(process.execPath, ['dist/tcu-emulator.mjs', '--dbc', DBC, ...BUSES.flatMap((b) => ['--bus', b]), '--socketcand', '127.0.0.1:0', '--cycle-ms', String(cycleMs)]);
     children.push(emulator);
@@ -73,13 +74,12 @@ async function measure(emit: Emit, label: string, nodeFlags: string[]): Promise<
     );
     // The agent's retained heartbeat status says how many frames its buses received.
     const statuses: { ts: number; frames: number }[] = [];
-    const cloud = connect(broker.url);
-    cloud.on('connect', () => cloud.subscribe('tcu/+/status'));
+    cloud = connect(broker.url);
+    cloud.on('connect', () => cloud?.subscribe('tcu/+/status'));
     cloud.on('message', (_t, payload) => {
       const s = decode(payload) as { ts?: number | bigint; buses?: Record<string, { rxFrames: number }> };
       if (s.buses) statuses.push({ ts: Number(s.ts), frames: Object.values(s.buses).reduce((n, b) => n + b.rxFrames, 0) });
     });
-    children.push({ kill: () => void cloud.end(true) } as unknown as ChildProcess);
     const agent = spawn(process.execPath, [...nodeFlags, 'dist/tcu-agent.mjs', 'run', '--config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
     children.push(agent);
     await sleep(WARMUP_MS);
@@ -100,6 +100,7 @@ async function measure(emit: Emit, label: string, nodeFlags: string[]): Promise<
     if (a && b && b.ts > a.ts) emit(`${name}.frames_received`, ((b.frames - a.frames) * 1000) / (b.ts - a.ts), 'frames/s');
   } finally {
     for (const c of children) c.kill('SIGTERM');
+    await cloud?.endAsync(true);
     await sleep(500);
     await broker.dispose();
     rmSync(dir, { recursive: true, force: true });

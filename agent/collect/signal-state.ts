@@ -20,7 +20,6 @@ export type FrameListener = (message: number, values: Float64Array, tsMs: number
 export class SignalState {
   private readonly index = new Map<MessageCodec, number>();
   private readonly values: Float64Array[];
-  private readonly seenAt: Float64Array;
   private readonly scratch: Float64Array;
   private readonly listeners: FrameListener[][];
   private decodedFrames = 0;
@@ -32,7 +31,6 @@ export class SignalState {
   ) {
     codec.messages.forEach((m, i) => this.index.set(m, i));
     this.values = codec.messages.map((m) => new Float64Array(m.signalNames.length).fill(NaN));
-    this.seenAt = new Float64Array(codec.messages.length).fill(NaN);
     this.scratch = new Float64Array(Math.max(1, ...codec.messages.map((m) => m.signalNames.length)));
     this.listeners = codec.messages.map(() => []);
   }
@@ -75,7 +73,6 @@ export class SignalState {
       if (v === v) values[i] = v;
     }
     const tsMs = frame.ts / 1000;
-    this.seenAt[m] = tsMs;
     const listeners = this.listeners[m]!;
     for (let i = 0; i < listeners.length; i++) listeners[i]!(m, values, tsMs);
     return true;
