@@ -55,6 +55,20 @@ export const ERROR_CODES = {
   UPLINK_COMMAND_FAILED: 'a command handler failed',
   UPLINK_COMMAND_TIMEOUT: 'a command handler did not answer in time',
 
+  // modem (AT commands over a serial port) and GNSS
+  AT_TIMEOUT: 'an AT command got no final result code in time',
+  AT_COMMAND_FAILED: 'the modem answered ERROR, +CME ERROR, +CMS ERROR, NO CARRIER or another failure result',
+  AT_QUEUE_FULL: 'too many AT commands were waiting; the newest was refused',
+  AT_PORT_OPEN: 'the serial port could not be opened (missing device, permissions, busy)',
+  AT_PORT_CLOSED: 'the serial port is closed or vanished; commands fail until it is reopened',
+  AT_REPLY_MALFORMED: 'a modem reply or unsolicited result code could not be parsed',
+  MODEM_UNRESPONSIVE: 'the modem stopped answering; it was re-initialised, then reset',
+  MODEM_PROFILE: 'the modem profile is unknown or the modem lacks a command the profile needs',
+  NMEA_CHECKSUM: 'an NMEA sentence has a wrong or missing checksum',
+  NMEA_MALFORMED: 'an NMEA sentence is malformed (fields, numbers, talker or type)',
+  GNSS_UNAVAILABLE: 'the GNSS receiver gave no fix or could not be queried',
+  TIME_UNTRUSTED: 'a time below the highest trusted time seen was refused (the clock went back)',
+
   // emulator
   EMULATOR_MAPPING: 'the emulator mapping file is invalid',
   EMULATOR_LISTEN: 'an emulator server could not listen on its address',
