@@ -25,7 +25,7 @@ interface Drain {
 async function drain(url: string, settings: Partial<UplinkSettings>, keepPayloads: boolean): Promise<Drain> {
   const o = openTestOutbox({ boot: 'bench-boot' });
   try {
-    for (let i = 0; i < BACKLOG; i += 5000) o.outbox.append(records(Math.min(5000, BACKLOG - i)));
+    for (let i = 0; i < BACKLOG; i += 5000) o.outbox.append(records(Math.min(5000, BACKLOG - i), 'signals', 1_700_000_000_000 + i));
     const u = new Uplink({ vin: VIN, outbox: o.outbox, pollIntervalMs: 60_000, config: { url, ...settings } });
     let start = 0;
     let end = 0;
@@ -60,7 +60,7 @@ async function drain(url: string, settings: Partial<UplinkSettings>, keepPayload
 function buildPayloads(settings: Partial<UplinkSettings>): Buffer[] {
   const o = openTestOutbox({ boot: 'bench-boot' });
   try {
-    for (let i = 0; i < BACKLOG; i += 5000) o.outbox.append(records(Math.min(5000, BACKLOG - i)));
+    for (let i = 0; i < BACKLOG; i += 5000) o.outbox.append(records(Math.min(5000, BACKLOG - i), 'signals', 1_700_000_000_000 + i));
     const builder = new PayloadBuilder(VIN);
     const max = settings.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
     const out: Buffer[] = [];
@@ -82,7 +82,7 @@ function buildPayloads(settings: Partial<UplinkSettings>): Buffer[] {
 function outboxOnly(settings: Partial<UplinkSettings>): number {
   const o = openTestOutbox({ boot: 'bench-boot' });
   try {
-    for (let i = 0; i < BACKLOG; i += 5000) o.outbox.append(records(Math.min(5000, BACKLOG - i)));
+    for (let i = 0; i < BACKLOG; i += 5000) o.outbox.append(records(Math.min(5000, BACKLOG - i), 'signals', 1_700_000_000_000 + i));
     const start = performance.now();
     let n = 0;
     for (;;) {

@@ -126,14 +126,37 @@ export function enforceBudget(stmts: Statements, usage: Usage, budget: number, s
   return freedTotal;
 }
 
-/** Deletes the records of priority `p` observed before `cutoffMs`. Returns how many. */
+/**
+ * Deletes the records of priority `p` observed before `cutoffMs`, walking the table in commit
+ * order and stopping at the first record that is not that old. Records are committed in the order
+ * they were observed, so this is every record past the limit; after the board's clock jumped back,
+ * a record stamped before a younger one waits until the records committed before it are gone
+ * (there is no index on `ts`: keeping one costs every insert and delete, and a shuffled `ts`
+ * makes each delete touch scattered index pages). Returns how many were deleted.
+ */
 export function evictAged(stmts: Statements, p: Priority, cutoffMs: number, tally: Tally): number {
   const table = stmts.tables[p]!;
-  const { n, b } = table.aged.get(cutoffMs) ?? { n: 0, b: 0 };
-  if (n === 0) return 0;
-  table.deleteAged.run(cutoffMs);
-  tally.depth[p]! -= n;
-  tally.bytes[p]! -= b;
-  tally.evicted[p]! += n;
-  return n;
+  let evicted = 0;
+  for (;;) {
+    let lastId: number | undefined;
+    let n = 0;
+    let b = 0;
+    let reachedYounger = false;
+    for (const [id, bytes, ts] of table.oldestWithTs.iterate(CHUNK_ROWS)) {
+      if (!(ts < cutoffMs)) {
+        reachedYounger = true;
+        break;
+      }
+      lastId = id;
+      n++;
+      b += bytes;
+    }
+    if (lastId === undefined) return evicted;
+    table.deleteThrough.run(lastId);
+    tally.depth[p]! -= n;
+    tally.bytes[p]! -= b;
+    tally.evicted[p]! += n;
+    evicted += n;
+    if (reachedYounger || n < CHUNK_ROWS) return evicted;
+  }
 }

@@ -44,7 +44,7 @@ export function readOutboxStats(path: string): OutboxStats | undefined {
       }
       let oldestTs: number | null = null;
       for (const p of PRIORITY_LEVELS) {
-        const ts = db.prepare<[], number | null>(`SELECT min(ts) FROM ${recordsTable(p)}`).pluck().get();
+        const ts = db.prepare<[], number | null>(`SELECT ts FROM ${recordsTable(p)} ORDER BY id LIMIT 1`).pluck().get();
         if (typeof ts === 'number' && (oldestTs === null || ts < oldestTs)) oldestTs = ts;
       }
       const meta = db.prepare<[string], unknown>('SELECT value FROM meta WHERE key = ?').pluck();

@@ -19,7 +19,7 @@
 import type Database from 'better-sqlite3';
 import type { Priority } from '../records.js';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 export const PRIORITY_LEVELS: readonly Priority[] = [0, 1, 2, 3];
 /** Highest first: the order `nextBatch` walks the tables in. */
 export const SEND_ORDER: readonly Priority[] = [3, 2, 1, 0];
@@ -64,9 +64,20 @@ function createVersion1(db: Database.Database): void {
   db.exec(`INSERT INTO meta (key, value) VALUES ('next_n', 1), ('delivered', 0), ('last_upload_ts', NULL)`);
 }
 
+/**
+ * Version 2 drops the `ts` indexes. Records are committed in the order they were observed, so the
+ * age limit walks a table in id order instead (eviction.ts); the index cost every insert and
+ * every delete, and with timestamps out of commit order each delete touched scattered index pages
+ * (a 1,000,000-record drain ran 4x slower). Older agents still use the file: they only lose speed.
+ */
+function dropTsIndexes(db: Database.Database): void {
+  for (const p of PRIORITY_LEVELS) db.exec(`DROP INDEX IF EXISTS ${recordsTable(p)}_ts`);
+}
+
 /** The shipped migrations: version 0 is an empty file. */
 export const MIGRATIONS: readonly Migration[] = [
   { from: 0, to: 1, description: 'records per priority, boots, counters, meta', up: createVersion1 },
+  { from: 1, to: 2, description: 'drop the ts indexes (age limits walk commit order)', readableBy: 1, up: dropTsIndexes },
 ];
 
 export function latestVersion(migrations: readonly Migration[]): number {

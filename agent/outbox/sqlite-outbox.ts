@@ -16,6 +16,7 @@ import type { Clock } from '../../core/clock.js';
 import { TcuError, asTcuError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import type { Priority, RecordInput, StoredRecord } from '../records.js';
+import { deleteAcknowledged } from './acknowledge.js';
 import { createRecordEncoder, type RecordEncoder } from './encoding.js';
 import { enforceBudget, evictAged, evictOldest, newTally, persistTally, planCap, tallySum, type CapPlan, type Tally, type Usage } from './eviction.js';
 import { openDatabase, type OpenReport, type Synchronous } from './open-db.js';
@@ -237,15 +238,7 @@ class SqliteOutbox implements Outbox {
     let deleted = 0;
     try {
       this.db.transaction(() => {
-        for (const id of ids) {
-          if (!Number.isSafeInteger(id) || id < 0) continue;
-          const p = (id % 4) as Priority;
-          const n = this.stmts.tables[p]!.deleteOne.get(id);
-          if (n === undefined) continue;
-          tally.depth[p]! -= 1;
-          tally.bytes[p]! -= n;
-          deleted++;
-        }
+        deleted = deleteAcknowledged(this.db, this.stmts.tables, ids, tally);
         persistTally(this.stmts, tally);
         if (deleted > 0) this.stmts.setMeta.run('delivered', this.delivered + deleted);
         this.stmts.setMeta.run('last_upload_ts', atMs);
@@ -263,8 +256,8 @@ class SqliteOutbox implements Outbox {
       let min: number | null = null;
       for (const p of PRIORITY_LEVELS) {
         if (this.depth[p] === 0) continue;
-        const ts = this.stmts.tables[p]!.minTs.get();
-        if (ts !== undefined && ts !== null && (min === null || ts < min)) min = ts;
+        const ts = this.stmts.tables[p]!.firstTs.get();
+        if (ts !== undefined && (min === null || ts < min)) min = ts;
       }
       this.oldestTs = min;
       this.oldestKnown = true;

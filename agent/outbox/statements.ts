@@ -3,33 +3,28 @@ import type Database from 'better-sqlite3';
 import type { Priority } from '../records.js';
 import { PRIORITY_LEVELS, recordsTable } from './schema.js';
 
-export interface RowOut {
-  id: number;
-  boot_ref: number;
-  seq: number;
-  kind: string;
-  ts: number;
-  data: Buffer;
-}
+/** A row as read for sending, raw: [id, boot_ref, seq, kind, ts, data]. */
+export type RowOut = [number, number, number, string, number, Buffer];
 
 /** Statements on one priority's table. */
 export interface TableStatements {
   insert: Database.Statement<[number, number, number, string, number, Uint8Array]>;
-  /** Ids oldest first (plucked): finding the first id not in flight without reading bodies. */
-  ids: Database.Statement<[], number>;
-  /** Whole rows from an id on, oldest first. */
+  /** The oldest LIMIT ids (plucked): finding the first id not in flight without reading bodies. */
+  headIds: Database.Statement<[number], number>;
+  /** Whole rows from an id on, oldest first, raw. */
   rowsFrom: Database.Statement<[number], RowOut>;
   /** Deletes one row, returning its byte count (plucked), or nothing when it is gone. */
   deleteOne: Database.Statement<[number], number>;
+  /** Deletes the rows with ids in [from, to], returning each as raw [id, bytes]. */
+  deleteRange: Database.Statement<[number, number], [number, number]>;
   /** The oldest rows as raw [id, bytes], at most LIMIT of them. */
   oldest: Database.Statement<[number], [number, number]>;
   /** Deletes the prefix up to and including an id. */
   deleteThrough: Database.Statement<[number]>;
-  /** Count and bytes of the rows observed before a timestamp. */
-  aged: Database.Statement<[number], { n: number; b: number }>;
-  deleteAged: Database.Statement<[number]>;
-  /** Smallest ts (plucked), null when empty. */
-  minTs: Database.Statement<[], number | null>;
+  /** The oldest rows as raw [id, bytes, ts], at most LIMIT of them (age limits). */
+  oldestWithTs: Database.Statement<[number], [number, number, number]>;
+  /** The ts of the oldest record, by commit order (plucked); nothing when empty. */
+  firstTs: Database.Statement<[], number>;
 }
 
 export interface Statements {
@@ -47,14 +42,14 @@ function tableStatements(db: Database.Database, p: Priority): TableStatements {
   const t = recordsTable(p);
   return {
     insert: db.prepare(`INSERT INTO ${t} (id, boot_ref, seq, kind, ts, data) VALUES (?, ?, ?, ?, ?, ?)`),
-    ids: db.prepare<[], number>(`SELECT id FROM ${t} ORDER BY id`).pluck(),
-    rowsFrom: db.prepare<[number], RowOut>(`SELECT id, boot_ref, seq, kind, ts, data FROM ${t} WHERE id >= ? ORDER BY id`),
+    headIds: db.prepare<[number], number>(`SELECT id FROM ${t} ORDER BY id LIMIT ?`).pluck(),
+    rowsFrom: db.prepare<[number], RowOut>(`SELECT id, boot_ref, seq, kind, ts, data FROM ${t} WHERE id >= ? ORDER BY id`).raw(),
     deleteOne: db.prepare<[number], number>(`DELETE FROM ${t} WHERE id = ? RETURNING length(data)`).pluck(),
+    deleteRange: db.prepare<[number, number], [number, number]>(`DELETE FROM ${t} WHERE id BETWEEN ? AND ? RETURNING id, length(data)`).raw(),
     oldest: db.prepare<[number], [number, number]>(`SELECT id, length(data) FROM ${t} ORDER BY id LIMIT ?`).raw(),
     deleteThrough: db.prepare(`DELETE FROM ${t} WHERE id <= ?`),
-    aged: db.prepare<[number], { n: number; b: number }>(`SELECT count(*) AS n, total(length(data)) AS b FROM ${t} WHERE ts < ?`),
-    deleteAged: db.prepare(`DELETE FROM ${t} WHERE ts < ?`),
-    minTs: db.prepare<[], number | null>(`SELECT min(ts) FROM ${t}`).pluck(),
+    oldestWithTs: db.prepare<[number], [number, number, number]>(`SELECT id, length(data), ts FROM ${t} ORDER BY id LIMIT ?`).raw(),
+    firstTs: db.prepare<[], number>(`SELECT ts FROM ${t} ORDER BY id LIMIT 1`).pluck(),
   };
 }
 

@@ -7,7 +7,7 @@ export interface OutboxStats {
   bytes: number;
   /** The database file's size on disk (main file and WAL). */
   fileBytes: number;
-  /** Timestamp (ms) of the oldest record waiting, or null when empty. */
+  /** Timestamp (ms) of the oldest record waiting (the first committed of any priority), or null when empty. */
   oldestTs: number | null;
   /** Records evicted since the outbox was created, per priority (0..3). */
   evicted: Record<Priority, number>;

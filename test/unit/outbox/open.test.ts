@@ -2,7 +2,10 @@ import { closeSync, copyFileSync, existsSync, openSync, readFileSync, readdirSyn
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openOutbox, type Migration, type OpenReport } from '../../../agent/outbox/index.js';
-import { MIGRATIONS } from '../../../agent/outbox/schema.js';
+import { MIGRATIONS, latestVersion } from '../../../agent/outbox/schema.js';
+
+/** The schema version this agent ships; the synthetic migrations below go one past it. */
+const SHIPPED = latestVersion(MIGRATIONS);
 import type { Outbox } from '../../../agent/outbox/types.js';
 import { isTcuError } from '../../../core/errors.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
@@ -59,11 +62,11 @@ describe('open', () => {
   it('reports created, then opened with the depth and how long the check took', () => {
     const path = tmp.path('o.db');
     const first = openAt(path);
-    expect(first.report).toMatchObject({ outcome: 'created', schemaVersion: 1, depth: 0, path });
+    expect(first.report).toMatchObject({ outcome: 'created', schemaVersion: SHIPPED, depth: 0, path });
     first.outbox.append([signalRecord(1), signalRecord(2)]);
     first.outbox.close();
     const second = openAt(path, { bootId: 'boot-b' });
-    expect(second.report).toMatchObject({ outcome: 'opened', schemaVersion: 1, depth: 2 });
+    expect(second.report).toMatchObject({ outcome: 'opened', schemaVersion: SHIPPED, depth: 2 });
     expect(second.report.checkMs).toBeGreaterThanOrEqual(0);
     const db = new Database(path, { readonly: true });
     expect(db.pragma('auto_vacuum', { simple: true })).toBe(2); // incremental
@@ -147,7 +150,7 @@ describe('open', () => {
     const db2 = new Database(newer);
     db2.prepare(`UPDATE meta SET value = 9 WHERE key IN ('schema_version', 'readable_by')`).run();
     db2.close();
-    expectMovedAside(newer, /schema version 9 is newer than this agent knows \(1\)/);
+    expectMovedAside(newer, new RegExp(`schema version 9 is newer than this agent knows \\(${SHIPPED}\\)`));
   });
 
   it('throws OUTBOX_OPEN (not a fresh file) when the folder is missing', () => {
@@ -163,9 +166,9 @@ describe('open', () => {
 });
 
 describe('migrations', () => {
-  const toVersion2: Migration = {
-    from: 1,
-    to: 2,
+  const toNext: Migration = {
+    from: SHIPPED,
+    to: SHIPPED + 1,
     description: 'synthetic: a column for the uplink topic',
     up: (db) => {
       for (const p of [0, 1, 2, 3]) db.exec(`ALTER TABLE records_${p} ADD COLUMN topic TEXT`);
@@ -180,9 +183,9 @@ describe('migrations', () => {
     const before = outbox.stats();
     outbox.close();
 
-    const migrated = openOutbox({ path, bootId: 'boot-b', maxBytes: 1e8, clock, migrations: [...MIGRATIONS, toVersion2] });
+    const migrated = openOutbox({ path, bootId: 'boot-b', maxBytes: 1e8, clock, migrations: [...MIGRATIONS, toNext] });
     opened.push(migrated.outbox);
-    expect(migrated.report).toMatchObject({ outcome: 'migrated', fromVersion: 1, schemaVersion: 2, depth: 1 });
+    expect(migrated.report).toMatchObject({ outcome: 'migrated', fromVersion: SHIPPED, schemaVersion: SHIPPED + 1, depth: 1 });
     expect({ ...migrated.outbox.stats(), fileBytes: 0 }).toEqual({ ...before, fileBytes: 0 });
     const [left] = migrated.outbox.nextBatch({ maxRecords: 10, maxBytes: 1e6 });
     expect(left).toMatchObject({ seq: 2, boot: 'boot-a', priority: 0 });
@@ -191,21 +194,21 @@ describe('migrations', () => {
     migrated.outbox.close();
 
     const db = new Database(path, { readonly: true });
-    expect(db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).pluck().get()).toBe(2);
+    expect(db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).pluck().get()).toBe(SHIPPED + 1);
     expect(db.prepare('SELECT count(*) FROM pragma_table_info(?) WHERE name = ?').pluck().get('records_1', 'topic')).toBe(1);
     db.close();
-    const again = openOutbox({ path, bootId: 'boot-c', maxBytes: 1e8, clock, migrations: [...MIGRATIONS, toVersion2] });
+    const again = openOutbox({ path, bootId: 'boot-c', maxBytes: 1e8, clock, migrations: [...MIGRATIONS, toNext] });
     opened.push(again.outbox);
     expect(again.report.outcome).toBe('opened');
   });
 
   it('opens a newer file an older agent may use (an OTA rollback after an additive migration)', () => {
     const path = tmp.path('o.db');
-    const v2 = openOutbox({ path, bootId: 'boot-a', maxBytes: 1e8, clock, migrations: [...MIGRATIONS, { ...toVersion2, readableBy: 1 }] });
+    const v2 = openOutbox({ path, bootId: 'boot-a', maxBytes: 1e8, clock, migrations: [...MIGRATIONS, { ...toNext, readableBy: SHIPPED }] });
     v2.outbox.append([signalRecord(1)]);
     v2.outbox.close();
     const rolledBack = openAt(path, { bootId: 'boot-b' });
-    expect(rolledBack.report).toMatchObject({ outcome: 'opened', schemaVersion: 2, depth: 1 });
+    expect(rolledBack.report).toMatchObject({ outcome: 'opened', schemaVersion: SHIPPED + 1, depth: 1 });
     expect(rolledBack.outbox.append([signalRecord(2)])).toHaveLength(1);
     expect(rolledBack.outbox.nextBatch({ maxRecords: 10, maxBytes: 1e6 })).toHaveLength(1); // one boot per batch
   });
@@ -214,9 +217,9 @@ describe('migrations', () => {
     const path = tmp.path('o.db');
     filledOutbox(path, 20);
     const broken: Migration = {
-      ...toVersion2,
+      ...toNext,
       up: (db) => {
-        toVersion2.up(db);
+        toNext.up(db);
         throw new Error('bug in migration');
       },
     };
@@ -227,7 +230,7 @@ describe('migrations', () => {
     const aside = readdirSync(tmp.dir).filter((f) => /^o\.db\.corrupt-[0-9TZ]+$/.test(f));
     expect(aside).toHaveLength(1);
     const db = new Database(tmp.path(aside[0]!), { readonly: true });
-    expect(db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).pluck().get()).toBe(1);
+    expect(db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).pluck().get()).toBe(SHIPPED);
     expect(db.prepare('SELECT count(*) FROM pragma_table_info(?) WHERE name = ?').pluck().get('records_1', 'topic')).toBe(0);
     expect(db.prepare('SELECT sum(depth) FROM counters').pluck().get()).toBe(20);
     db.close();
