@@ -28,7 +28,7 @@ export async function run(emit: Emit): Promise<void> {
   const frames: CanFrame[] = Array.from({ length: FRAMES }, () => gen.nextFrameFlood());
 
   // Baseline: decode into the signal state only.
-  const bare = new SignalState('pt', codec);
+  const bare = new SignalState('pt', codec, clock);
   for (let i = 0; i < 20_000; i++) bare.ingest(frames[i]!);
   let start = performance.now();
   for (const f of frames) bare.ingest(f);
@@ -39,7 +39,7 @@ export async function run(emit: Emit): Promise<void> {
   try {
     const { outbox } = openOutbox({ path: join(dir, 'outbox.db'), bootId: 'bench', maxBytes: 1 << 30, synchronous: 'NORMAL', clock });
     const committer = new Committer(outbox, { intervalMs: 200, maxRecords: 1000 }, clock);
-    const state = new SignalState('pt', codec);
+    const state = new SignalState('pt', codec, clock);
     // Every change of 500 signals becomes a record (dead band 0, no minimum interval): the worst case.
     const keys = codec.messages.flatMap((m) => m.signalNames.map((s) => `${m.message.name}.${s}`)).slice(0, SIGNALS);
     const bound: BoundSignal[] = keys.map((k) => ({ ref: state.resolve(k), state }));

@@ -125,6 +125,7 @@ export const CONFIG_SCHEMA = {
             properties: {
               name: nonEmpty,
               everyMs: { type: 'integer', minimum: 10 },
+              maxAgeMs: { type: 'integer', minimum: 1, default: 5000 },
               signals: { type: 'array', minItems: 1, uniqueItems: true, items: signal },
               priority: { type: 'string', enum: priorityEnum, default: 'normal' },
               bus: busRef,

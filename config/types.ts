@@ -69,6 +69,9 @@ export interface PeriodicCollectConfigInput {
   name: string;
   /** Integer >= 10. */
   everyMs: number;
+  /** A signal whose message has not arrived for longer than this is left out of the record
+   * (a silent bus sends nothing rather than stale values). Integer >= 1, default 5000. */
+  maxAgeMs?: number;
   /** "Message.Signal" names, at least one, no repeats. */
   signals: string[];
   /** Default "normal". */
@@ -234,6 +237,7 @@ export interface CanConfig {
 export interface PeriodicCollectConfig {
   name: string;
   everyMs: number;
+  maxAgeMs: number;
   signals: string[];
   priority: PriorityName;
   bus?: string;

@@ -15,15 +15,16 @@ export interface BoundSignal {
 
 /**
  * Periodic: the latest value of chosen signals every `everyMs`, as one `signals` record
- * `{collector, values: {"Message.Signal": value}}`. Signals not yet seen are left out; a period
- * in which none has been seen yet produces nothing.
+ * `{collector, values: {"Message.Signal": value}}`. Signals not yet seen, and signals whose
+ * message has not arrived for more than `maxAgeMs` (the bus went silent, the ECU slept), are left
+ * out; a period with no such signal left produces nothing.
  */
 export class PeriodicCollector {
   private timer: TimerHandle | undefined;
   private next = 0;
 
   constructor(
-    private readonly options: { name: string; everyMs: number; priority: PriorityName; signals: readonly BoundSignal[] },
+    private readonly options: { name: string; everyMs: number; maxAgeMs: number; priority: PriorityName; signals: readonly BoundSignal[] },
     private readonly sink: RecordSink,
     private readonly clock: Clock,
   ) {}
@@ -42,9 +43,10 @@ export class PeriodicCollector {
   sample(): void {
     const values: Record<string, number> = {};
     let any = false;
+    const freshSince = this.clock.monotonic() - this.options.maxAgeMs;
     for (const { ref, state } of this.options.signals) {
       const v = state.read(ref);
-      if (v !== v) continue;
+      if (v !== v || state.arrivedAt(ref) < freshSince) continue;
       values[ref.key] = v;
       any = true;
     }

@@ -1,3 +1,4 @@
+import type { Clock } from '../../core/clock.js';
 import { TcuError } from '../../core/errors.js';
 import type { DbcCodec, DbcSignal, MessageCodec } from '../../drivers/can/dbc/model.js';
 import type { CanFrame } from '../../drivers/can/frame.js';
@@ -16,19 +17,25 @@ export type FrameListener = (message: number, values: Float64Array, tsMs: number
 /**
  * The latest value of every signal of one bus, decoded from frames as they arrive. Values live in
  * one Float64Array per message (NaN: never seen); a frame updates only the signals it carries.
+ * Each message also keeps when it last arrived, by the injected clock's monotonic reading (not the
+ * frame's timestamp, which is old in a log replay), so readers can leave out values gone stale.
  */
 export class SignalState {
   private readonly index = new Map<MessageCodec, number>();
   private readonly values: Float64Array[];
   private readonly scratch: Float64Array;
   private readonly listeners: FrameListener[][];
+  /** Monotonic ms of each message's last arrival (-Infinity: never). */
+  private readonly arrivals: Float64Array;
   private decodedFrames = 0;
   private unknownFrames = 0;
 
   constructor(
     readonly bus: string,
     private readonly codec: DbcCodec,
+    private readonly clock: Pick<Clock, 'monotonic'>,
   ) {
+    this.arrivals = new Float64Array(codec.messages.length).fill(-Infinity);
     codec.messages.forEach((m, i) => this.index.set(m, i));
     this.values = codec.messages.map((m) => new Float64Array(m.signalNames.length).fill(NaN));
     this.scratch = new Float64Array(Math.max(1, ...codec.messages.map((m) => m.signalNames.length)));
@@ -68,6 +75,7 @@ export class SignalState {
     const scratch = this.scratch;
     codec.decodeValues(frame.data, frame.data.length, scratch);
     const values = this.values[m]!;
+    this.arrivals[m] = this.clock.monotonic();
     for (let i = 0; i < values.length; i++) {
       const v = scratch[i]!;
       if (v === v) values[i] = v;
@@ -81,6 +89,11 @@ export class SignalState {
   /** The latest value (NaN: never seen). */
   read(ref: SignalRef): number {
     return this.values[ref.message]![ref.signal]!;
+  }
+
+  /** The clock's monotonic reading when the signal's message last arrived (-Infinity: never). */
+  arrivedAt(ref: SignalRef): number {
+    return this.arrivals[ref.message]!;
   }
 
   counts(): { decoded: number; unknown: number } {

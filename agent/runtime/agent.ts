@@ -75,7 +75,7 @@ export class Agent {
       return codec;
     };
     const buses: BusRuntime[] = config.can.buses.map((b) => {
-      const state = new SignalState(b.name, codecFor(b.dbc));
+      const state = new SignalState(b.name, codecFor(b.dbc), clock);
       states.set(b.name, state);
       return { name: b.name, bus: createBus(busSpec(b), { clock, logger }), state };
     });

@@ -33,7 +33,7 @@ export function buildCollection(collect: AgentConfig['collect'], states: Readonl
   const periodic = collect.periodic.map(
     (p, i) =>
       new PeriodicCollector(
-        { name: p.name, everyMs: p.everyMs, priority: p.priority, signals: p.signals.map((key, j) => bind(key, p.bus, `/collect/periodic/${i}/signals/${j}`)) },
+        { name: p.name, everyMs: p.everyMs, maxAgeMs: p.maxAgeMs, priority: p.priority, signals: p.signals.map((key, j) => bind(key, p.bus, `/collect/periodic/${i}/signals/${j}`)) },
         sink,
         clock,
       ),

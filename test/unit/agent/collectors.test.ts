@@ -20,7 +20,7 @@ function engine(rpm: number, coolant = 50, gear = 3, ts = 0) {
 
 function setup() {
   const clock = new FakeClock();
-  const state = new SignalState('can0', codec);
+  const state = new SignalState('can0', codec, clock);
   const records: RecordInput[] = [];
   const sink: RecordSink = { push: (r) => records.push(r) };
   const bind = (key: string) => ({ ref: state.resolve(key), state });
@@ -51,7 +51,7 @@ describe('signal state', () => {
 describe('collectors', () => {
   it('periodic: one record per period with the latest values, drift-free, nothing before any value', () => {
     const { clock, state, records, sink, bind } = setup();
-    const p = new PeriodicCollector({ name: 'fast', everyMs: 1000, priority: 'normal', signals: [bind('Engine.EngineSpeed'), bind('Engine.CoolantTemp')] }, sink, clock);
+    const p = new PeriodicCollector({ name: 'fast', everyMs: 1000, maxAgeMs: 60_000, priority: 'normal', signals: [bind('Engine.EngineSpeed'), bind('Engine.CoolantTemp')] }, sink, clock);
     p.start();
     clock.advance(1000);
     expect(records).toHaveLength(0);
@@ -63,6 +63,27 @@ describe('collectors', () => {
     p.stop();
     clock.advance(5000);
     expect(records).toHaveLength(2);
+  });
+
+  it('periodic: leaves out signals whose message stopped arriving, by arrival time, not frame time', () => {
+    const { clock, state, records, sink, bind } = setup();
+    const values = () => records.map((r) => Object.keys(r.body['values'] as Record<string, number>));
+    const p = new PeriodicCollector({ name: 'p', everyMs: 1000, maxAgeMs: 2500, priority: 'normal', signals: [bind('Engine.EngineSpeed'), bind('Engine.CoolantTemp')] }, sink, clock);
+    p.start();
+    // A frame stamped an hour ago (a log replay) still counts as fresh when it arrives now.
+    state.ingest(engine(800, 90, 3, 1_000));
+    clock.advance(3000); // samples at 1000, 2000 (fresh), 3000 (arrived 3000 ms ago: stale)
+    expect(values()).toEqual([
+      ['Engine.EngineSpeed', 'Engine.CoolantTemp'],
+      ['Engine.EngineSpeed', 'Engine.CoolantTemp'],
+    ]);
+    clock.advance(5000); // the bus stays silent: nothing at all
+    expect(records).toHaveLength(2);
+    state.ingest(engine(900, 91)); // the bus comes back: the next sample has it again
+    clock.advance(1000);
+    expect(records).toHaveLength(3);
+    expect(records[2]!.body['values']).toEqual({ 'Engine.EngineSpeed': 900, 'Engine.CoolantTemp': 91 });
+    p.stop();
   });
 
   it('on change: dead band, minimum interval, and the trailing edge', () => {

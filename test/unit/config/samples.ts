@@ -24,7 +24,7 @@ export function everything(): AgentConfigInput {
       ],
     },
     collect: {
-      periodic: [{ name: 'p', everyMs: 10, signals: ['M.S'], priority: 'critical', bus: 'can0' }],
+      periodic: [{ name: 'p', everyMs: 10, maxAgeMs: 1234, signals: ['M.S'], priority: 'critical', bus: 'can0' }],
       onChange: [{ signal: 'M.T', deadband: 0.5, minIntervalMs: 0, priority: 'low', bus: 'remote' }],
       ignition: { signal: 'M.K', onValues: [1, 'On'], bus: 'log', priority: 'normal' },
     },
