@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MockBinding, type MockPortBinding } from '@serialport/binding-mock';
+import type { BindingInterface, BindingPortInterface, OpenOptions } from '@serialport/bindings-interface' with { 'resolution-mode': 'require' };
 import { autoDetect } from '@serialport/bindings-cpp';
 import { SerialPortStream } from '@serialport/stream';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -196,26 +196,61 @@ describe('SerialAtPort open errors', () => {
   });
 });
 
-describe('SerialAtPort over a binding that drops its port without a close event', () => {
-  afterEach(() => MockBinding.reset());
+/**
+ * A fault-injecting binding: ports record what is written, and a test can make one stop reporting
+ * open without any close (what a vanished device looks like through some bindings). One open per
+ * path at a time, as bindings-cpp's lock does.
+ */
+function droppingBinding(): { binding: BindingInterface; ports: (BindingPortInterface & { written: string })[] } {
+  const ports: (BindingPortInterface & { written: string })[] = [];
+  const locked = new Set<string>();
+  const never = new Promise<never>(() => undefined);
+  const binding: BindingInterface = {
+    list: async () => [],
+    open: async (options: OpenOptions) => {
+      if (locked.has(options.path)) throw new Error('Error Resource temporarily unavailable Cannot lock port');
+      locked.add(options.path);
+      const port = {
+        openOptions: { dataBits: 8, lock: true, stopBits: 1, parity: 'none', rtscts: false, xon: false, xoff: false, xany: false, hupcl: true, ...options } as const,
+        isOpen: true,
+        written: '',
+        close: async () => {
+          locked.delete(options.path);
+          port.isOpen = false;
+        },
+        read: () => never, // no data ever: the reader just waits
+        write: async (b: Buffer) => void (port.written += b.toString('latin1')),
+        update: async () => undefined,
+        set: async () => undefined,
+        get: async () => ({ cts: true, dsr: true, dcd: false }),
+        getBaudRate: async () => ({ baudRate: options.baudRate }),
+        flush: async () => undefined,
+        drain: async () => undefined,
+      };
+      ports.push(port);
+      return port;
+    },
+  };
+  return { binding, ports };
+}
 
-  it('reports the port closed (unexpected) at the next write, so the engine can reopen it', async () => {
-    MockBinding.createPort('/dev/mock0', { echo: false, record: true });
-    const bindings: MockPortBinding[] = [];
-    const binding = { list: () => MockBinding.list(), open: async (o: Parameters<typeof MockBinding.open>[0]) => bindings[bindings.push(await MockBinding.open(o)) - 1]! };
-    const port = new SerialAtPort({ path: '/dev/mock0', binding });
+describe('SerialAtPort over a binding that drops its port without a close event', () => {
+  it('reports the port closed (unexpected) at the next write, releases it, and opens afresh', async () => {
+    const { binding, ports } = droppingBinding();
+    const port = new SerialAtPort({ path: '/dev/fake0', binding });
     const closes: { unexpected: boolean; error?: TcuError }[] = [];
     port.onClose((info) => closes.push(info));
     await port.open();
     await port.write('AT\r');
-    expect(bindings[0]!.recording.toString()).toBe('AT\r');
-    bindings[0]!.isOpen = false; // what a vanished device looks like through some bindings (the emulator's)
+    expect(ports[0]!.written).toBe('AT\r');
+    ports[0]!.isOpen = false; // the device vanished, and nothing said so
     await expect(port.write('AT\r')).rejects.toMatchObject({ code: 'AT_PORT_CLOSED' });
-    expect(closes).toHaveLength(1);
-    expect(closes[0]).toMatchObject({ unexpected: true, error: { code: 'AT_PORT_CLOSED' } });
+    expect(closes).toEqual([{ unexpected: true, error: expect.objectContaining({ code: 'AT_PORT_CLOSED' }) }]);
     expect(port.isOpen).toBe(false);
-    await port.open(); // a fresh stream
+    await port.open(); // the lost port was released (its lock too): a fresh stream opens
     expect(port.isOpen).toBe(true);
+    await port.write('ATI\r');
+    expect(ports[1]!.written).toBe('ATI\r');
     await port.close();
     expect(closes[1]).toEqual({ unexpected: false });
   });

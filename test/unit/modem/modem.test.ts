@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TcuError } from '../../../core/errors.js';
 import { Modem, type ModemOptions } from '../../../drivers/modem/modem.js';
@@ -305,6 +306,21 @@ describe('Modem: unsolicited codes', () => {
     await settle();
     expect(modem.snapshot()).toMatchObject({ registrations: {}, tech: 'unknown', sim: 'unknown' });
     expect(commander.count('ATV1')).toBe(2); // a powered-down modem is not initialised
+  });
+
+  it('survives any unsolicited line: bad ones are error events, never exceptions', async () => {
+    const { modem, commander, errors } = setup(genericScript(), { pollIntervalMs: 0 });
+    await modem.start();
+    const line = fc.oneof(fc.string(), fc.constantFrom('+CREG: ', '+CEREG: ', '+C5GREG: ', '+CPIN: ', 'RDY', '+QIND: ').chain((p) => fc.string({ maxLength: 30 }).map((rest) => p + rest)));
+    fc.assert(
+      fc.property(line, (l) => {
+        expect(() => commander.urc(l)).not.toThrow();
+      }),
+      { numRuns: 300 },
+    );
+    await settle();
+    expect(errors.every((e) => e instanceof TcuError)).toBe(true);
+    expect(modem.counters().urcs).toBeGreaterThanOrEqual(300);
   });
 
   it('isolates a listener that throws', async () => {
