@@ -9,8 +9,11 @@ export const PRIORITIES = { low: 0, normal: 1, high: 2, critical: 3 } as const;
 export type PriorityName = keyof typeof PRIORITIES;
 export type Priority = (typeof PRIORITIES)[PriorityName];
 
-/** `signals`: sampled signal values; `event`: something happened; the uplink routes by kind. */
-export type RecordKind = 'signals' | 'event' | 'status';
+/**
+ * `signals`: sampled signal values; `event`: something happened; `status`: an agent status
+ * snapshot; `modem`: registration and signal; `location`: a GNSS fix. The uplink routes by kind.
+ */
+export type RecordKind = 'signals' | 'event' | 'status' | 'modem' | 'location';
 
 /** What a collector hands to the outbox. */
 export interface RecordInput {

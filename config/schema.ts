@@ -218,6 +218,48 @@ export const CONFIG_SCHEMA = {
         connectTimeoutMs: { type: 'integer', minimum: 1, default: 30000 },
       },
     },
+    modem: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['port'],
+      properties: {
+        port: nonEmpty,
+        baudRate: { type: 'integer', minimum: 1200, maximum: 4000000, default: 115200 },
+        profile: { enum: ['auto', 'generic', 'quectel'], default: 'auto' },
+        commandTimeoutMs: { type: 'integer', minimum: 100, maximum: 600000, default: 5000 },
+        pollIntervalMs: { type: 'integer', minimum: 1000, default: 30000 },
+        record: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            everyMs: { type: 'integer', minimum: 1000, default: 60000 },
+            priority: { type: 'string', enum: priorityEnum, default: 'low' },
+          },
+        },
+        roaming: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            minPriority: { type: 'string', enum: priorityEnum, default: 'low' },
+          },
+        },
+        gnss: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            source: { enum: ['none', 'qgpsloc', 'nmea'], default: 'none' },
+            nmeaPort: nonEmpty,
+            nmeaBaudRate: { type: 'integer', minimum: 1200, maximum: 4000000, default: 115200 },
+            pollIntervalMs: { type: 'integer', minimum: 1000, default: 10000 },
+            everyMs: { type: 'integer', minimum: 1000, default: 10000 },
+            priority: { type: 'string', enum: priorityEnum, default: 'normal' },
+          },
+        },
+      },
+    },
     jobs: {
       type: 'object',
       additionalProperties: false,

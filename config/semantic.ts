@@ -57,6 +57,14 @@ export function semanticProblems(config: AgentConfig): ConfigProblem[] {
     add('/uplink/backoff/maxMs', `must be >= initialMs (${uplink.backoff.initialMs})`);
   }
 
+  const { modem } = config;
+  if (modem?.gnss.source === 'nmea' && modem.gnss.nmeaPort === undefined) {
+    add('/modem/gnss', 'source "nmea" needs "nmeaPort" (the modem\'s NMEA serial port, e.g. "/dev/ttyUSB1")');
+  }
+  if (modem?.gnss.nmeaPort !== undefined && modem.gnss.nmeaPort === modem.port) {
+    add('/modem/gnss/nmeaPort', `must differ from /modem/port (${quote(modem.port)}): NMEA and AT commands use separate ports`);
+  }
+
   for (const job of ['heartbeat', 'housekeeping'] as const) {
     const why = cronProblem(config.jobs[job]);
     if (why !== undefined) add(`/jobs/${job}`, `must be a cron expression (5 fields, or 6 with seconds first): ${why}`);
@@ -86,4 +94,8 @@ export function resolvePaths(config: AgentConfig, baseDir: string): void {
   if (tls.ca !== undefined) tls.ca = at(tls.ca);
   if (tls.cert !== undefined) tls.cert = at(tls.cert);
   if (tls.key !== undefined) tls.key = at(tls.key);
+  if (config.modem !== undefined) {
+    config.modem.port = at(config.modem.port);
+    if (config.modem.gnss.nmeaPort !== undefined) config.modem.gnss.nmeaPort = at(config.modem.gnss.nmeaPort);
+  }
 }

@@ -179,6 +179,43 @@ export interface UplinkConfigInput {
   connectTimeoutMs?: number;
 }
 
+export type ModemProfileChoice = 'auto' | 'generic' | 'quectel';
+export type GnssSource = 'none' | 'qgpsloc' | 'nmea';
+
+export interface ModemConfigInput {
+  /** The modem's AT port (`/dev/ttyUSB2`). */
+  port: string;
+  /** Integer 1200..4000000, default 115200. */
+  baudRate?: number;
+  /** Default "auto": Quectel when AT+CGMI/AT+CGMM says so, generic 3GPP TS 27.007 otherwise. */
+  profile?: ModemProfileChoice;
+  /** Per AT command, integer 100..600000, default 5000. */
+  commandTimeoutMs?: number;
+  /** Registration, operator, signal and packet poll, integer >= 1000, default 30000. URCs update at once in between. */
+  pollIntervalMs?: number;
+  /** The `modem` record. Default {}. */
+  record?: { everyMs?: number; priority?: PriorityName };
+  /** While roaming only records of this priority or higher are sent. Default {minPriority: "low"}: everything. */
+  roaming?: { minPriority?: PriorityName };
+  /** Default {source: "none"}. */
+  gnss?: GnssConfigInput;
+}
+
+export interface GnssConfigInput {
+  /** "qgpsloc": Quectel's AT+QGPSLOC on the AT port; "nmea": sentences on `nmeaPort`. Default "none". */
+  source?: GnssSource;
+  /** The modem's NMEA port (`/dev/ttyUSB1`); required when source is "nmea". */
+  nmeaPort?: string;
+  /** Default 115200. */
+  nmeaBaudRate?: number;
+  /** AT+QGPSLOC query period, integer >= 1000, default 10000. */
+  pollIntervalMs?: number;
+  /** The `location` record's period, integer >= 1000, default 10000. */
+  everyMs?: number;
+  /** Default "normal". */
+  priority?: PriorityName;
+}
+
 export interface JobsConfigInput {
   /** node-cron expression (5 fields, or 6 with seconds first). Default "*\/60 * * * * *". */
   heartbeat?: string;
@@ -201,6 +238,8 @@ export interface AgentConfigInput {
   collect?: CollectConfigInput;
   outbox: OutboxConfigInput;
   uplink: UplinkConfigInput;
+  /** Absent: no modem; the uplink is always allowed to connect (a developer machine, a board on Ethernet). */
+  modem?: ModemConfigInput;
   /** Default {}. */
   jobs?: JobsConfigInput;
   /** Default {}. */
@@ -312,6 +351,26 @@ export interface LoggingConfig {
 }
 
 /** The configuration as loaded: every default filled in, relative paths resolved. */
+export interface ModemConfig {
+  port: string;
+  baudRate: number;
+  profile: ModemProfileChoice;
+  commandTimeoutMs: number;
+  pollIntervalMs: number;
+  record: { everyMs: number; priority: PriorityName };
+  roaming: { minPriority: PriorityName };
+  gnss: GnssConfig;
+}
+
+export interface GnssConfig {
+  source: GnssSource;
+  nmeaPort?: string;
+  nmeaBaudRate: number;
+  pollIntervalMs: number;
+  everyMs: number;
+  priority: PriorityName;
+}
+
 export interface AgentConfig {
   version: 1;
   vehicle: VehicleConfig;
@@ -319,6 +378,7 @@ export interface AgentConfig {
   collect: CollectConfig;
   outbox: OutboxConfig;
   uplink: UplinkConfig;
+  modem?: ModemConfig;
   jobs: JobsConfig;
   logging: LoggingConfig;
 }

@@ -8,7 +8,7 @@ import { TcuError } from '../../core/errors.js';
 import { PRIORITIES, type RecordInput, type RecordKind } from '../records.js';
 import { CborWriter } from './cbor-writer.js';
 
-const KINDS: readonly RecordKind[] = ['signals', 'event', 'status'];
+const KINDS: readonly RecordKind[] = ['signals', 'event', 'status', 'modem', 'location'];
 const PRIORITY_VALUES: readonly number[] = Object.values(PRIORITIES);
 
 export type RecordEncoder = (seq: number, record: RecordInput, index: number) => Buffer;

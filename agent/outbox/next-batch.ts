@@ -17,12 +17,9 @@
 import type { RecordKind, StoredRecord } from '../records.js';
 import { SEND_ORDER } from './schema.js';
 import type { Statements } from './statements.js';
+import type { BatchOptions } from './types.js';
 
-export interface BatchOptions {
-  maxRecords: number;
-  maxBytes: number;
-  exclude?: ReadonlySet<number>;
-}
+export type { BatchOptions } from './types.js';
 
 export function readBatch(
   stmts: Statements,
@@ -36,7 +33,9 @@ export function readBatch(
   const excluded = excludedPerTable(exclude);
   let bootRef: number | undefined;
   let bytes = 0;
+  const minPriority = options.minPriority ?? 0;
   for (const p of SEND_ORDER) {
+    if (p < minPriority) break;
     if (depth[p] === 0) continue;
     const table = stmts.tables[p]!;
     let start: number | undefined;

@@ -1,5 +1,13 @@
 import type { Priority, RecordInput, StoredRecord } from '../records.js';
 
+export interface BatchOptions {
+  maxRecords: number;
+  maxBytes: number;
+  exclude?: ReadonlySet<number>;
+  /** Records below this priority are left where they are (the roaming policy). Default 0. */
+  minPriority?: number;
+}
+
 export interface OutboxStats {
   /** Records waiting. */
   depth: number;
@@ -26,9 +34,10 @@ export interface Outbox {
   append(records: readonly RecordInput[]): StoredRecord[];
   /**
    * The next records to send, highest priority first, then oldest, all of one boot, skipping
-   * `exclude` (ids already in flight); at most `maxRecords` and about `maxBytes` of bodies.
+   * `exclude` (ids already in flight) and priorities below `minPriority`; at most `maxRecords`
+   * and about `maxBytes` of bodies.
    */
-  nextBatch(options: { maxRecords: number; maxBytes: number; exclude?: ReadonlySet<number> }): StoredRecord[];
+  nextBatch(options: BatchOptions): StoredRecord[];
   /** Deletes records the broker acknowledged, and notes the upload time. */
   acknowledge(ids: readonly number[], atMs: number): void;
   stats(): OutboxStats;

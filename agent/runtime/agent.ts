@@ -15,7 +15,10 @@ import { openOutbox } from '../outbox/index.js';
 import type { Outbox, OutboxStats } from '../outbox/types.js';
 import { PRIORITIES, type Priority, type RecordInput } from '../records.js';
 import { Uplink } from '../uplink/index.js';
+import { TrustedTime } from '../../drivers/gnss/index.js';
+import type { SerialBinding } from '../../drivers/modem/index.js';
 import { buildCollection, type Collection } from './collection.js';
+import { ModemRuntime } from './modem.js';
 
 export interface AgentDeps {
   clock: Clock;
@@ -26,6 +29,8 @@ export interface AgentDeps {
   random?: () => number;
   /** The agent's version, reported at start and in status. */
   version: string;
+  /** The serialport binding for the modem; default `autoDetect()` of @serialport/bindings-cpp. */
+  serialBinding?: SerialBinding;
 }
 
 interface BusRuntime {
@@ -59,12 +64,15 @@ export class Agent {
     private readonly buses: BusRuntime[],
     private readonly collection: Collection,
     private readonly uplink: Uplink,
+    private readonly modem: ModemRuntime | undefined,
   ) {
     this.startedAt = deps.clock.now();
   }
 
   static async start(config: AgentConfig, given: AgentDeps): Promise<Agent> {
     const deps = { ...given, bootId: given.bootId ?? randomUUID() };
+    // The native serial binding loads only when a modem is configured.
+    if (config.modem !== undefined && deps.serialBinding === undefined) deps.serialBinding = (await import('@serialport/bindings-cpp')).autoDetect();
     const { clock, logger } = deps;
     const states = new Map<string, SignalState>();
     // Buses that share a DBC file share its compiled codec (memory on a small board).
@@ -139,7 +147,19 @@ export class Agent {
       random: deps.random ?? Math.random,
       statusProvider: () => self.agent?.status() ?? {},
     });
-    const agent = new Agent(config, deps, outbox, committer, buses, collection, uplink);
+    const modem =
+      config.modem === undefined
+        ? undefined
+        : new ModemRuntime(config.modem, {
+            clock,
+            logger: logger.child({ component: 'modem' }),
+            binding: deps.serialBinding!,
+            sink: committer,
+            uplink,
+            report: (err, where) => self.agent?.reportError(err, where),
+            trustedTime: new TrustedTime({ clock }),
+          });
+    const agent = new Agent(config, deps, outbox, committer, buses, collection, uplink, modem);
     self.agent = agent;
     agent.event('agent-start', PRIORITIES.high, { version: deps.version, outbox: report });
     return agent;
@@ -157,6 +177,7 @@ export class Agent {
     for (const j of this.jobs) j.stop();
     await Promise.all(this.buses.map((b) => b.bus.close().catch(() => undefined)));
     this.collection.stop();
+    await this.modem?.stop();
     this.event('agent-stop', PRIORITIES.high, { reason });
     this.committer.stop();
     // While connected, send what is left (the stop event at least) before disconnecting.
@@ -183,6 +204,7 @@ export class Agent {
       committer: this.committer.counters(),
       uplink: this.uplink.counters(),
       buses: Object.fromEntries(this.buses.map((b) => [b.name, { state: b.bus.state, ...b.bus.counters(), ...b.state.counts() }])),
+      ...(this.modem === undefined ? {} : { modem: this.modem.status() }),
       errors: Object.fromEntries(this.reportedErrors),
     };
   }
@@ -194,6 +216,8 @@ export class Agent {
   private wire(scheduler: Scheduler): void {
     const { clock, logger } = this.deps;
     this.uplink.on('error', (err) => this.reportError(err, 'uplink'));
+    // With a modem, the uplink waits for a network registration (the modem runtime allows it).
+    this.modem?.start();
     this.uplink.start();
     this.jobs.push(
       scheduler.schedule('heartbeat', this.config.jobs.heartbeat, () => this.uplink.publishStatus(this.status())),

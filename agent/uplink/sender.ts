@@ -47,6 +47,7 @@ export class Sender {
   private idleWaiters: (() => void)[] = [];
   private acked: { s: Session; entry: InFlight }[] = [];
   private ackScheduled = false;
+  private minPriority = 0;
 
   constructor(
     private readonly o: ResolvedOptions,
@@ -92,6 +93,13 @@ export class Sender {
     if (this.pauseTimer !== undefined) this.o.clock.clearTimeout(this.pauseTimer);
     this.pauseTimer = undefined;
     this.pump();
+  }
+
+  /** Only records of this priority or higher are taken from now on (what is in flight completes). */
+  setMinPriority(priority: number): void {
+    const lowered = priority < this.minPriority;
+    this.minPriority = priority;
+    if (lowered) this.schedule();
   }
 
   /** Stop taking new batches (for stop()); what is in flight still completes. */
@@ -141,7 +149,7 @@ export class Sender {
           this.schedule();
           return;
         }
-        const batch = this.o.outbox.nextBatch({ maxRecords: free * batchMaxRecords, maxBytes: free * budget, exclude: s.ids });
+        const batch = this.o.outbox.nextBatch({ maxRecords: free * batchMaxRecords, maxBytes: free * budget, exclude: s.ids, minPriority: this.minPriority });
         if (batch.length === 0) {
           this.armPoll();
           return;

@@ -2,11 +2,11 @@
 import { TcuError } from '../../core/errors.js';
 import type { RecordKind } from '../records.js';
 
-/** Where a record goes: `signals` to telemetry; `event`, `status` (and any later kind) to events. */
+/** Where a record goes: measurements (`signals`, `modem`, `location`) to telemetry; `event`, `status` (and any later kind) to events. */
 export type Channel = 'telemetry' | 'events';
 
 export function channelOf(kind: RecordKind): Channel {
-  return kind === 'signals' ? 'telemetry' : 'events';
+  return kind === 'signals' || kind === 'modem' || kind === 'location' ? 'telemetry' : 'events';
 }
 
 /** Command names: letters, digits, `_` and `-`, 1 to 64 characters. */

@@ -131,6 +131,15 @@ export class Uplink {
     return this.status.update(status, conn?.connected ? conn.client : undefined);
   }
 
+  /**
+   * The roaming policy: only records of this priority or higher are sent (0: everything). Lowering
+   * it sends what waited at once. Status messages and command responses are not records: they go
+   * whatever the priority.
+   */
+  setMinPriority(priority: number): void {
+    this.sender.setMinPriority(priority);
+  }
+
   /** While not allowed (no network registration), stay disconnected and do not try to connect. */
   setAllowed(allowed: boolean): void {
     if (this.allowed === allowed) return;

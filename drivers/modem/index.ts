@@ -5,7 +5,7 @@
 export type * from './types.js';
 
 export { AtEngine, type AtEngineOptions } from './engine.js';
-export { SerialAtPort, type SerialAtPortOptions } from './serial-port.js';
+export { SerialAtPort, type SerialAtPortOptions, type SerialBinding } from './serial-port.js';
 
 export { Modem, type ChangeListener, type ModemErrorListener, type ModemOptions, type SnapshotListener } from './modem.js';
 export { MODEM_COUNTER_NAMES, type ModemCounterName, type ModemCounters, type SnapshotKey } from './modem-state.js';

@@ -19,6 +19,9 @@ import { TcuError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { AtPort, Unsubscribe } from './types.js';
 
+/** A serialport binding (`autoDetect()` of @serialport/bindings-cpp, the emulator's, a mock). */
+export type SerialBinding = BindingInterface;
+
 export interface SerialAtPortOptions {
   /** `/dev/ttyUSB2`, `/dev/serial/by-id/usb-Quectel_EG25-if02-port0`, a pty. */
   path: string;

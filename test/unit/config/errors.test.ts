@@ -163,6 +163,15 @@ describe('consistency errors', () => {
     ]);
   });
 
+  it('modem: NMEA without its port, and the NMEA port on the AT port', () => {
+    expect(problems(variant(['/modem', { port: '/dev/ttyUSB2', gnss: { source: 'nmea' } }]))).toEqual([
+      { path: '/modem/gnss', message: 'source "nmea" needs "nmeaPort" (the modem\'s NMEA serial port, e.g. "/dev/ttyUSB1")' },
+    ]);
+    expect(problems(variant(['/modem', { port: '/dev/ttyUSB2', gnss: { source: 'nmea', nmeaPort: '/dev/ttyUSB2' } }]))).toEqual([
+      { path: '/modem/gnss/nmeaPort', message: 'must differ from /modem/port ("/dev/ttyUSB2"): NMEA and AT commands use separate ports' },
+    ]);
+  });
+
   it('back-off maximum below its start', () => {
     expect(problems(variant(['/uplink/backoff', { initialMs: 5000, maxMs: 1000 }]))).toEqual([{ path: '/uplink/backoff/maxMs', message: 'must be >= initialMs (5000)' }]);
   });

@@ -51,6 +51,16 @@ export function everything(): AgentConfigInput {
       backoff: { initialMs: 1, maxMs: 1, jitter: 1 },
       connectTimeoutMs: 1,
     },
+    modem: {
+      port: '/dev/ttyUSB2',
+      baudRate: 921600,
+      profile: 'quectel',
+      commandTimeoutMs: 100,
+      pollIntervalMs: 1000,
+      record: { everyMs: 1000, priority: 'critical' },
+      roaming: { minPriority: 'high' },
+      gnss: { source: 'nmea', nmeaPort: '/dev/ttyUSB1', nmeaBaudRate: 9600, pollIntervalMs: 1000, everyMs: 1000, priority: 'low' },
+    },
     jobs: { heartbeat: '* * * * *', housekeeping: '0 0 * * * *' },
     logging: { level: 'silent' },
   };

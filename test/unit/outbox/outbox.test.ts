@@ -132,6 +132,13 @@ describe('nextBatch', () => {
     expect(outbox.nextBatch({ maxRecords: 0, maxBytes: 1e9 })).toEqual([]);
   });
 
+  it('leaves records below minPriority where they are (the roaming policy)', () => {
+    const outbox = outboxAt(tmp.path('o.db'));
+    outbox.append([0, 3, 1, 2, 2].map((priority, i) => signalRecord(i, { priority: priority as 0 | 1 | 2 | 3 })));
+    expect(outbox.nextBatch({ maxRecords: 10, maxBytes: 1e9, minPriority: 2 }).map((r) => r.priority)).toEqual([3, 2, 2]);
+    expect(outbox.nextBatch({ maxRecords: 10, maxBytes: 1e9, minPriority: 0 }).map((r) => r.priority)).toEqual([3, 2, 2, 1, 0]);
+  });
+
   it('skips ids in flight', () => {
     const outbox = outboxAt(tmp.path('o.db'));
     const stored = outbox.append(Array.from({ length: 10 }, (_, i) => signalRecord(i, { priority: 1 })));

@@ -3,7 +3,7 @@
  * Records are encoded as the real outbox does at commit: the CBOR map `{seq, ts, kind, ...body}`.
  */
 import { Encoder } from 'cbor-x';
-import type { Outbox, OutboxStats } from '../../../agent/outbox/types.js';
+import type { BatchOptions, Outbox, OutboxStats } from '../../../agent/outbox/types.js';
 import type { Priority, RecordInput, StoredRecord } from '../../../agent/records.js';
 
 export class FakeOutbox implements Outbox {
@@ -44,11 +44,11 @@ export class FakeOutbox implements Outbox {
     this.seq = 0;
   }
 
-  nextBatch(options: { maxRecords: number; maxBytes: number; exclude?: ReadonlySet<number> }): StoredRecord[] {
+  nextBatch(options: BatchOptions): StoredRecord[] {
     this.nextBatchCalls++;
     if (this.failNextBatch) throw new Error('disk I/O error');
     const eligible = [...this.rows.values()]
-      .filter((r) => !options.exclude?.has(r.id))
+      .filter((r) => !options.exclude?.has(r.id) && r.priority >= (options.minPriority ?? 0))
       .sort((a, b) => b.priority - a.priority || a.id - b.id);
     const boot = eligible[0]?.boot;
     const out: StoredRecord[] = [];
