@@ -4,9 +4,11 @@ import { TcuError } from '../../core/errors.js';
 import { createLogger } from '../../core/logger.js';
 import { Emulator } from '../emulator.js';
 import { demoCommand } from './demo.js';
+import { modemCommand } from './modem.js';
 
 export const EMULATOR_HELP = `Usage: tcu-emulator --dbc FILE [options]
        tcu-emulator demo [--dbc FILE] [--seed N] [--duration SECONDS]
+       tcu-emulator modem --pty PATH [--nmea-pty PATH] [--scenario NAME] [--seed N] [--list-scenarios]
 
 Plays a car's CAN buses from a DBC file and a vehicle model (a drive cycle: ignition, speed,
 engine speed, gear, charge and fuel, odometer, temperatures, GNSS), so the agent runs with no
@@ -32,6 +34,8 @@ On stop, a JSON summary of frames sent and dropped goes to standard error.
 
 Commands:
   demo                    the emulator plus the agent showing live decoded signals
+  modem                   a Quectel cellular modem (AT commands, NMEA) on a pseudo-terminal
+                          (tcu-emulator modem --help)
 
 Exit codes: 0 done, 1 runtime failure, 2 usage error or unusable DBC/mapping file.
 `;
@@ -40,6 +44,7 @@ const DEFAULT_SOCKETCAND = '127.0.0.1:29536';
 
 export async function tcuEmulator(argv: string[], io: CommandIO): Promise<number> {
   if (argv[0] === 'demo') return runMain(() => demoCommand(argv.slice(1), io), io);
+  if (argv[0] === 'modem') return runMain(() => modemCommand(argv.slice(1), io), io);
   return runMain(() => emulate(argv, io), io);
 }
 

@@ -1,0 +1,12 @@
+export { CME_ERRORS, errorResult, formatLine, formatResponse, parseCommandLine, splitArguments, type AtCommand, type CmeCode, type CmeeMode } from './at-syntax.js';
+export { modemSimBinding, ModemSimPortBinding, type ModemSimBindingOptions } from './binding.js';
+export { courseDegMin, qgpslocLine } from './commands-gnss.js';
+export { withLuhn } from './commands-general.js';
+export { MODEM_MODELS, type Identity, type ModemModel, type NetworkView } from './context.js';
+export { GnssReceiver, modelTrack, type TrackPoint, type VehicleTrack } from './gnss.js';
+export type { Unsubscribe } from './listeners.js';
+export { HOME_OPERATOR, ROAMING_OPERATOR, type Operator } from './network.js';
+export { epochSentences, gga, gsa, gsv, nmeaChecksum, nmeaCoordinate, rmc, vtg, type GnssEpoch, type GnssFix, type SatelliteInView } from './nmea.js';
+export { ModemPty, PtyPair, type ModemPtyOptions, type PtyPairOptions } from './pty.js';
+export { DEFAULT_SCENARIO, findScenario, phaseAt, SCENARIOS, scenarioNames, validateScenario, type Scenario, type ScenarioPhase } from './scenarios.js';
+export { MODEM_SIM_COUNTER_NAMES, ModemSimulator, type ModemSimStatus, type ModemSimulatorOptions, type PortState } from './simulator.js';
