@@ -1,4 +1,5 @@
 import { decodeCommand } from './decode.js';
+import { modemInfoCommand } from './modem-info.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
 import { watchCommand } from './watch.js';
@@ -13,6 +14,7 @@ Commands:
   status     the outbox of a configured agent: depth, evictions, last upload
   decode     decode a candump log with a DBC file into JSON lines
   watch      show the live decoded signals of a CAN bus
+  modem-info ask the modem on a serial port once: identity, registration, signal, position
 
 Run "tcu-agent <command> --help" for a command's options.
 
@@ -26,6 +28,7 @@ const COMMANDS: Record<string, Command> = {
   status: statusCommand,
   decode: decodeCommand,
   watch: watchCommand,
+  'modem-info': modemInfoCommand,
 };
 
 export async function tcuAgent(argv: string[], io: CommandIO): Promise<number> {
