@@ -200,6 +200,7 @@ export class Agent {
       ts: this.deps.clock.now(),
       version: this.deps.version,
       uptimeS: Math.round((this.deps.clock.now() - this.startedAt) / 1000),
+      memory: memoryFigures(),
       outbox,
       committer: this.committer.counters(),
       uplink: this.uplink.counters(),
@@ -297,4 +298,10 @@ function ageLimits(byName: AgentConfig['outbox']['maxAgeSeconds']): Partial<Reco
     if (seconds !== undefined) out[PRIORITIES[name as keyof typeof PRIORITIES]] = seconds;
   }
   return out;
+}
+
+/** The process's memory, for the status: what a board's budget is checked against. */
+function memoryFigures(): Record<string, number> {
+  const m = process.memoryUsage();
+  return { rssBytes: m.rss, heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers };
 }
