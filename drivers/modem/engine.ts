@@ -17,9 +17,9 @@
  * timed-out command too) except other known URCs until the port has been quiet for
  * `resyncQuietMs` (any byte restarts the wait), or `resyncMaxMs` at most; then the queue moves on.
  * Lines arriving after that are taken for the next command: the limit of any scheme without echo.
- * Each timeout raises `consecutiveTimeouts` and calls the `onUnresponsive` listeners with it; a
- * final result code attributed to a command, or a reopened port, sets it back to 0. What to do
- * about it (re-initialise, then `AT+CFUN=1,1`) is the modem's policy (`modem.ts`), not the engine's.
+ * Each timeout raises `consecutiveTimeouts` (also in the AT_TIMEOUT error's details); a final
+ * result code attributed to a command, or a reopened port, sets it back to 0. What to do about it
+ * (re-initialise, then `AT+CFUN=1,1`) is the modem's policy (`modem.ts`), not the engine's.
  *
  * Port supervision is `at/supervisor.ts`, owned by the engine (not by the port, so it works over any
  * AtPort): when the port closes without `stop()`, the state goes to `lost`, the command in flight
@@ -90,7 +90,6 @@ type Listeners = {
   unsolicited: ((line: string) => void)[];
   state: ((state: AtLinkState) => void)[];
   error: ((error: TcuError) => void)[];
-  unresponsive: ((consecutiveTimeouts: number) => void)[];
 };
 
 export class AtEngine implements AtCommander {
@@ -99,7 +98,7 @@ export class AtEngine implements AtCommander {
   private readonly splitter: AtLineSplitter;
   private readonly urcs: UrcMatcher;
   private readonly stats = new Counters(AT_ENGINE_COUNTER_NAMES);
-  private readonly listeners: Listeners = { unsolicited: [], state: [], error: [], unresponsive: [] };
+  private readonly listeners: Listeners = { unsolicited: [], state: [], error: [] };
   private readonly supervisor: PortSupervisor;
   private readonly badInput: OncePerKind | undefined;
   private current: AtLinkState = 'closed';
@@ -179,11 +178,6 @@ export class AtEngine implements AtCommander {
     return this.listen(this.listeners.error, listener);
   }
 
-  /** Called after every timeout with the number of timeouts in a row (1, 2, 3, ...). */
-  onUnresponsive(listener: (consecutiveTimeouts: number) => void): Unsubscribe {
-    return this.listen(this.listeners.unresponsive, listener);
-  }
-
   // -------------------------------------------------------------------------------------------
   // Commands
 
@@ -234,8 +228,6 @@ export class AtEngine implements AtCommander {
     this.startResync(job);
     this.settle(job, error);
     this.emitError(error);
-    const n = this.timeoutsInARow;
-    for (const l of [...this.listeners.unresponsive]) this.call(() => l(n));
   }
 
   private startResync(job: PendingCommand): void {
