@@ -15,10 +15,10 @@ import { openOutbox } from '../outbox/index.js';
 import type { Outbox, OutboxStats } from '../outbox/types.js';
 import { PRIORITIES, type Priority, type RecordInput } from '../records.js';
 import { Uplink } from '../uplink/index.js';
-import { TrustedTime } from '../../drivers/gnss/index.js';
 import type { SerialBinding } from '../../drivers/modem/index.js';
 import { buildCollection, type Collection } from './collection.js';
 import { ModemRuntime } from './modem.js';
+import { TrustedTimeStore, trustedClock } from './trusted-time.js';
 
 export interface AgentDeps {
   clock: Clock;
@@ -58,7 +58,7 @@ export class Agent {
 
   private constructor(
     private readonly config: AgentConfig,
-    private readonly deps: AgentDeps & { bootId: string },
+    private readonly deps: AgentDeps & { bootId: string; trusted: TrustedTimeStore },
     private readonly outbox: Outbox,
     private readonly committer: Committer,
     private readonly buses: BusRuntime[],
@@ -70,7 +70,11 @@ export class Agent {
   }
 
   static async start(config: AgentConfig, given: AgentDeps): Promise<Agent> {
-    const deps = { ...given, bootId: given.bootId ?? randomUUID() };
+    // One clock for the whole agent: the injected one, raised to the trusted time (GNSS) when the
+    // board's clock is behind it (a power cut without a real-time clock).
+    const early: TcuError[] = [];
+    const trusted = new TrustedTimeStore(config.outbox.path, given.clock, (err) => early.push(err));
+    const deps = { ...given, clock: trustedClock(given.clock, trusted.time), bootId: given.bootId ?? randomUUID(), trusted };
     // The native serial binding loads only when a modem is configured.
     if (config.modem !== undefined && deps.serialBinding === undefined) deps.serialBinding = (await import('@serialport/bindings-cpp')).autoDetect();
     const { clock, logger } = deps;
@@ -100,6 +104,7 @@ export class Agent {
     let agent: Agent;
     try {
       agent = Agent.compose(config, deps, states, buses, outbox, report);
+      for (const err of early) agent.reportError(err, 'time');
     } catch (err) {
       outbox.close();
       throw err;
@@ -117,7 +122,7 @@ export class Agent {
 
   private static compose(
     config: AgentConfig,
-    deps: AgentDeps & { bootId: string },
+    deps: AgentDeps & { bootId: string; trusted: TrustedTimeStore },
     states: ReadonlyMap<string, SignalState>,
     buses: BusRuntime[],
     outbox: Outbox,
@@ -157,7 +162,7 @@ export class Agent {
             sink: committer,
             uplink,
             report: (err, where) => self.agent?.reportError(err, where),
-            trustedTime: new TrustedTime({ clock }),
+            trustedTime: deps.trusted.time,
           });
     const agent = new Agent(config, deps, outbox, committer, buses, collection, uplink, modem);
     self.agent = agent;
@@ -184,6 +189,7 @@ export class Agent {
     const sent = await this.uplink.stop(STOP_TIMEOUT_MS, { sendFirstMs: STOP_SEND_MS });
     const left = this.outbox.stats().depth;
     this.outbox.close();
+    this.saveTrustedTime();
     const lost = this.committer.counters().droppedAtStop;
     this.deps.logger.info({ reason, unacknowledged: sent.unacknowledged, waitingInOutbox: left, droppedAtStop: lost }, 'agent stopped');
   }
@@ -228,6 +234,7 @@ export class Agent {
         } catch (err) {
           this.reportError(asTcuError(err, 'OUTBOX_WRITE'), 'outbox');
         }
+        this.saveTrustedTime();
         logger.debug({ status: this.status() }, 'counters');
       }),
     );
@@ -263,6 +270,14 @@ export class Agent {
       const timer = this.deps.clock.setTimeout(done, ms);
       this.waits.add(done);
     });
+  }
+
+  private saveTrustedTime(): void {
+    try {
+      this.deps.trusted.save();
+    } catch (err) {
+      this.reportError(asTcuError(err, 'FILE_WRITE'), 'time');
+    }
   }
 
   /** Errors are counted per kind; the first of each kind becomes an event record and a log line. */

@@ -11,16 +11,22 @@ const DBC = 'hw-emulator/dbc/vw_mqb.dbc';
 const dir = mkdtempSync(join(tmpdir(), 'tcu-e2e-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** Each child's end (its stdio closed), listened to from the spawn: a 'close' is never missed. */
+const closed = new WeakMap<ChildProcessWithoutNullStreams, Promise<number | null>>();
+
 function start(program: string, args: string[]): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, [`dist/${program}.mjs`, ...args]);
+  const child = spawn(process.execPath, [`dist/${program}.mjs`, ...args]);
+  closed.set(child, new Promise((resolve) => child.on('close', (code: number | null) => resolve(code))));
+  return child;
 }
 
 function lines(child: ChildProcessWithoutNullStreams): AsyncIterable<string> {
   return createInterface({ input: child.stdout });
 }
 
+/** The exit code once its output is closed, also when that happened before this was called. */
 function exited(child: ChildProcessWithoutNullStreams): Promise<number | null> {
-  return new Promise((resolve) => child.on('close', resolve));
+  return closed.get(child)!;
 }
 
 describe('emulator and agent, end to end', () => {
