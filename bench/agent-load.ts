@@ -3,7 +3,7 @@
 // Mosquitto. Reports the agent process's CPU share of one core and its resident memory, read from
 // /proc, over a measured window after a warm-up. Skipped with a message without mosquitto.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -11,6 +11,7 @@ import { compileDbc } from '../drivers/can/dbc/codec.js';
 import { loadDbcFile } from '../drivers/can/dbc/parser.js';
 import { decode } from 'cbor-x';
 import { connect, type MqttClient } from 'mqtt';
+import { socketcandBus, writeAgentConfig } from '../test/helpers/agent-config.js';
 import { Mosquitto, hasMosquitto } from '../test/helpers/mosquitto.js';
 import type { Emit } from './run.js';
 
@@ -58,20 +59,16 @@ async function measure(emit: Emit, label: string, nodeFlags: string[]): Promise<
     children.push(emulator);
     const first = await createInterface({ input: emulator.stdout! })[Symbol.asyncIterator]().next();
     const port = (JSON.parse(first.value as string) as { socketcand: { port: number } }).socketcand.port;
-    const config = join(dir, 'agent.json');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        version: 1,
-        vehicle: { vin: 'WVWZZZ1KZPW000009', deviceId: 'bench' },
-        can: { buses: BUSES.map((b) => ({ name: b, driver: 'socketcand', host: '127.0.0.1', port, bus: b, dbc: DBC })) },
-        collect: { periodic: BUSES.map((b, i) => ({ name: b, bus: b, everyMs: 100, signals: signals.slice(i * perBus, (i + 1) * perBus) })) },
-        outbox: { path: join(dir, 'outbox.db') },
-        uplink: { url: broker.url },
-        jobs: { heartbeat: '*/5 * * * * *' },
-        logging: { level: 'warn' },
-      }),
-    );
+    const config = writeAgentConfig(join(dir, 'agent.json'), {
+      vin: 'WVWZZZ1KZPW000009',
+      deviceId: 'bench',
+      buses: BUSES.map((b) => socketcandBus({ name: b, port, bus: b, dbc: DBC })),
+      collect: { periodic: BUSES.map((b, i) => ({ name: b, bus: b, everyMs: 100, signals: signals.slice(i * perBus, (i + 1) * perBus) })) },
+      outbox: join(dir, 'outbox.db'),
+      uplink: broker.url,
+      jobs: { heartbeat: '*/5 * * * * *' },
+      logging: { level: 'warn' },
+    });
     // The agent's retained heartbeat status says how many frames its buses received.
     const statuses: { ts: number; frames: number }[] = [];
     cloud = connect(broker.url);

@@ -1,7 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { BusConfigInput } from '../../config/index.js';
+import { ENGINE_DBC, ENGINE_LOG, candumpBus, writeAgentConfig } from '../helpers/agent-config.js';
 import { runAgent } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tcu-cli-run-'));
@@ -11,17 +13,14 @@ const run = runAgent;
 
 describe('tcu-agent run and status: configuration errors', () => {
   it('refuses a bad configuration at start with one line per problem and exit code 2', async () => {
-    const path = join(dir, 'bad.json');
-    writeFileSync(
-      path,
-      JSON.stringify({
-        version: 1,
-        vehicle: { vin: 'NOT-A-VIN', deviceId: 'x' },
-        can: { buses: [{ name: 'pt', driver: 'socketcan', ifface: 'can0', dbc: 'x.dbc' }] },
-        outbox: { path: 'o.db' },
-        uplink: { url: 'mqtt://127.0.0.1:1883', keepaliveSeconds: 1 },
-      }),
-    );
+    const path = writeAgentConfig(join(dir, 'bad.json'), {
+      vin: 'NOT-A-VIN',
+      deviceId: 'x',
+      // a misspelt property, on purpose
+      buses: [{ name: 'pt', driver: 'socketcan', ifface: 'can0', dbc: 'x.dbc' } as unknown as BusConfigInput],
+      outbox: 'o.db',
+      uplink: { url: 'mqtt://127.0.0.1:1883', keepaliveSeconds: 1 },
+    });
     const r = await run(['run', '--config', path]);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/CONFIG_INVALID/);
@@ -31,35 +30,25 @@ describe('tcu-agent run and status: configuration errors', () => {
   });
 
   it('refuses a configuration naming a signal its DBC does not have', async () => {
-    const path = join(dir, 'signal.json');
-    writeFileSync(
-      path,
-      JSON.stringify({
-        version: 1,
-        vehicle: { vin: 'WVWZZZ1KZPW000003', deviceId: 'x' },
-        can: { buses: [{ name: 'pt', driver: 'candump', path: join(process.cwd(), 'test/fixtures/logs/engine.log'), dbc: join(process.cwd(), 'test/fixtures/dbc-small/engine.dbc') }] },
-        collect: { periodic: [{ name: 'p', everyMs: 100, signals: ['Engine.NoSuchSignal'] }] },
-        outbox: { path: join(dir, 'signal.db') },
-        uplink: { url: 'mqtt://127.0.0.1:1' },
-      }),
-    );
+    const path = writeAgentConfig(join(dir, 'signal.json'), {
+      deviceId: 'x',
+      buses: [candumpBus({ path: ENGINE_LOG, dbc: ENGINE_DBC })],
+      collect: { periodic: [{ name: 'p', everyMs: 100, signals: ['Engine.NoSuchSignal'] }] },
+      outbox: join(dir, 'signal.db'),
+      uplink: 'mqtt://127.0.0.1:1',
+    });
     const r = await run(['run', '--config', path]);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/\/collect\/periodic\/0\/signals\/0: signal Engine.NoSuchSignal is not in the DBC/);
   });
 
   it('status says plainly when there is no outbox yet', async () => {
-    const path = join(dir, 'fresh.json');
-    writeFileSync(
-      path,
-      JSON.stringify({
-        version: 1,
-        vehicle: { vin: 'WVWZZZ1KZPW000003', deviceId: 'x' },
-        can: { buses: [{ name: 'pt', driver: 'socketcan', iface: 'can0', dbc: 'x.dbc' }] },
-        outbox: { path: join(dir, 'none.db') },
-        uplink: { url: 'mqtt://127.0.0.1:1883' },
-      }),
-    );
+    const path = writeAgentConfig(join(dir, 'fresh.json'), {
+      deviceId: 'x',
+      buses: [{ name: 'pt', driver: 'socketcan', iface: 'can0', dbc: 'x.dbc' }],
+      outbox: join(dir, 'none.db'),
+      uplink: 'mqtt://127.0.0.1:1883',
+    });
     const r = await run(['status', '--config', path]);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/there is no outbox at .*none\.db yet/);

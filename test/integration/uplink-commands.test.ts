@@ -4,11 +4,11 @@ import { Encoder } from 'cbor-x';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isTcuError, type TcuError } from '../../core/errors.js';
 import { Uplink, type UplinkOptions, type UplinkState } from '../../agent/uplink/index.js';
-import { Mosquitto, freePort, hasMosquitto, hasMosquittoPasswd, hasOpenssl, makeCertificates, type MosquittoOptions } from '../helpers/mosquitto.js';
-import { CloudClient, openTestOutbox, records, sleepMs, waitFor } from '../unit/uplink/harness.js';
+import { freePort, hasMosquitto, hasMosquittoPasswd, hasOpenssl, makeCertificates } from '../helpers/mosquitto.js';
+import { records, resourcesPerTest, sleepMs, waitFor, type CloudClient } from '../unit/uplink/harness.js';
 
 const VIN = 'WVWZZZ1JZXW000001';
 const BASE = `tcu/${VIN}`;
@@ -16,34 +16,16 @@ const FAST = { initialMs: 30, maxMs: 240, jitter: 0, authInitialMs: 50, authMaxM
 const have = hasMosquitto();
 const cbor = (v: unknown): Buffer => new Encoder({ useRecords: false }).encode(v);
 
-const cleanup: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  while (cleanup.length > 0) await cleanup.pop()!();
-});
-
-async function broker(options: MosquittoOptions = {}): Promise<Mosquitto> {
-  const b = await Mosquitto.start(options);
-  cleanup.push(() => b.dispose());
-  return b;
-}
-
-async function cloud(url: string, topics: string[], options = {}): Promise<CloudClient> {
-  const c = await CloudClient.connect(url, topics, options);
-  cleanup.push(() => c.end());
-  return c;
-}
+const { defer, broker, cloud, outbox } = resourcesPerTest();
 
 function uplink(url: string, extra: Partial<UplinkOptions> = {}, config: Partial<UplinkOptions['config']> = {}) {
-  const o = openTestOutbox();
+  const o = outbox(); // closed after the uplink stopped (undone last first)
   const u = new Uplink({ vin: VIN, outbox: o.outbox, random: () => 0.5, ...extra, config: { url, backoff: FAST, connectTimeoutMs: 2000, ...config } });
   const states: UplinkState[] = [];
   const errors: TcuError[] = [];
   u.on('state', (s) => states.push(s));
   u.on('error', (e) => errors.push(e));
-  cleanup.push(async () => {
-    await u.stop(500);
-    o.close();
-  });
+  defer(() => u.stop(500));
   return { u, o: o.outbox, states, errors };
 }
 
@@ -166,7 +148,7 @@ describe.skipIf(!have)('uplink commands against mosquitto', () => {
 
   it('keeps records in the outbox while the broker refuses publishes (MQTT 5 PUBACK reason), pausing between tries', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tcu-acl-'));
-    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    defer(() => rmSync(dir, { recursive: true, force: true }));
     // Anonymous clients may use status, events and commands, but not telemetry.
     writeFileSync(join(dir, 'acl'), ['status', 'events', 'cmd/#', 'cmd-resp/#'].map((t) => `topic readwrite ${BASE}/${t}`).join('\n') + '\ntopic read #\n');
     const b = await broker({ extra: [`acl_file ${join(dir, 'acl')}`] });
@@ -187,7 +169,7 @@ describe.skipIf(!have)('uplink commands against mosquitto', () => {
 
   it.skipIf(!have || !hasOpenssl())('connects over TLS with a client certificate; refuses to start without its files', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tcu-tls-'));
-    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    defer(() => rmSync(dir, { recursive: true, force: true }));
     const certs = makeCertificates(dir);
     const b = await broker({ tls: { caFile: certs.caFile, certFile: certs.serverCertFile, keyFile: certs.serverKeyFile, requireCertificate: true } });
     const url = `mqtts://127.0.0.1:${b.port}`;

@@ -3,47 +3,22 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { TcuError } from '../../core/errors.js';
 import type { RecordInput, StoredRecord } from '../../agent/records.js';
 import { Uplink, type UplinkOptions, type UplinkState } from '../../agent/uplink/index.js';
-import { Mosquitto, TcpProxy, hasMosquitto, type MosquittoOptions } from '../helpers/mosquitto.js';
+import { hasMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { FakeOutbox } from '../unit/uplink/fake-outbox.js';
-import { CloudClient, openTestOutbox, records, sleepMs, waitFor, type TestOutbox } from '../unit/uplink/harness.js';
+import { records, resourcesPerTest, sleepMs, waitFor, type CloudClient, type TestOutbox } from '../unit/uplink/harness.js';
 
 const VIN = 'WVWZZZ1JZXW000001';
 const BASE = `tcu/${VIN}`;
 const FAST = { initialMs: 30, maxMs: 300, jitter: 0.2, authInitialMs: 50, authMaxMs: 200 };
 const have = hasMosquitto();
 
-const cleanup: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  while (cleanup.length > 0) await cleanup.pop()!();
-});
-
-async function broker(options: MosquittoOptions = {}): Promise<Mosquitto> {
-  const b = await Mosquitto.start(options);
-  cleanup.push(() => b.dispose());
-  return b;
-}
-
-async function proxyTo(b: Mosquitto): Promise<TcpProxy> {
-  const p = await TcpProxy.start(b.port);
-  cleanup.push(() => p.close());
-  return p;
-}
-
-async function outbox(): Promise<TestOutbox> {
-  const o = openTestOutbox();
-  cleanup.push(() => o.close());
-  return o;
-}
-
-async function cloud(url: string, topics = [`${BASE}/telemetry`, `${BASE}/events`]): Promise<CloudClient> {
-  const c = await CloudClient.connect(url, topics);
-  cleanup.push(() => c.end());
-  return c;
-}
+const resources = resourcesPerTest();
+const { defer, broker, proxyTo, outbox } = resources;
+const cloud = (url: string, topics = [`${BASE}/telemetry`, `${BASE}/events`]): Promise<CloudClient> => resources.cloud(url, topics);
 
 function uplink(url: string, o: TestOutbox['outbox'], extra: Partial<UplinkOptions> = {}, config: Partial<UplinkOptions['config']> = {}) {
   const u = new Uplink({ vin: VIN, outbox: o, pollIntervalMs: 60_000, ...extra, config: { url, backoff: FAST, connectTimeoutMs: 2000, ...config } });
@@ -51,7 +26,7 @@ function uplink(url: string, o: TestOutbox['outbox'], extra: Partial<UplinkOptio
   const errors: TcuError[] = [];
   u.on('state', (s) => states.push(s));
   u.on('error', (e) => errors.push(e));
-  cleanup.push(() => u.stop(1000));
+  defer(() => u.stop(1000));
   return { u, states, errors };
 }
 
@@ -87,7 +62,7 @@ class ClosingOutbox extends FakeOutbox {
 /** A broker whose ACL refuses telemetry publishes (MQTT 5: PUBACK 0x87); status, events and commands pass. */
 async function brokerRefusingTelemetry(): Promise<Mosquitto> {
   const dir = mkdtempSync(join(tmpdir(), 'tcu-acl-'));
-  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  defer(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'acl'), ['status', 'events', 'cmd/#', 'cmd-resp/#'].map((t) => `topic readwrite ${BASE}/${t}`).join('\n') + '\ntopic read #\n');
   return broker({ extra: [`acl_file ${join(dir, 'acl')}`] });
 }
@@ -95,7 +70,7 @@ async function brokerRefusingTelemetry(): Promise<Mosquitto> {
 describe.skipIf(!have)('uplink against mosquitto', () => {
   it('delivers every committed record, split into payloads within the limit, and empties the outbox', async () => {
     const b = await broker();
-    const o = await outbox();
+    const o = outbox();
     const c = await cloud(b.url);
     o.outbox.append([...records(3000), ...records(20, 'event'), ...records(5, 'status')]);
     const { u, states } = uplink(b.url, o.outbox, {}, { maxPayloadBytes: 16_384, batchMaxRecords: 500 });
@@ -121,7 +96,7 @@ describe.skipIf(!have)('uplink against mosquitto', () => {
   it('keeps records in the outbox until their PUBACK, with at most inflightWindow publishes unacknowledged', async () => {
     const b = await broker();
     const p = await proxyTo(b);
-    const o = await outbox();
+    const o = outbox();
     const c = await cloud(b.url);
     const { u } = uplink(p.url, o.outbox, {}, { inflightWindow: 3, batchMaxRecords: 10 });
     u.start();
@@ -147,7 +122,7 @@ describe.skipIf(!have)('uplink against mosquitto', () => {
   it('survives a broker outage during steady traffic: every seq arrives, duplicates only from publishes in flight', async () => {
     const b = await broker();
     const p = await proxyTo(b); // the uplink goes through the proxy, so the cloud can resubscribe before it returns
-    const o = await outbox();
+    const o = outbox();
     const c = await cloud(b.url);
     const { u, errors } = uplink(p.url, o.outbox, {}, { batchMaxRecords: 50 });
     u.start();
@@ -156,7 +131,7 @@ describe.skipIf(!have)('uplink against mosquitto', () => {
       committed += o.outbox.append(records(10)).length;
       u.notify();
     }, 5);
-    cleanup.push(() => clearInterval(traffic));
+    defer(() => clearInterval(traffic));
     await waitFor('steady traffic', () => c.records.length > 300);
     p.block();
     await b.stop();
@@ -184,7 +159,7 @@ describe.skipIf(!have)('uplink against mosquitto', () => {
   it('publishes a retained online status on connect, a will when the connection dies, and offline on stop', async () => {
     const b = await broker();
     const p = await proxyTo(b);
-    const o = await outbox();
+    const o = outbox();
     const c = await cloud(b.url, [`${BASE}/status`]);
     const { u } = uplink(p.url, o.outbox);
     u.publishStatus({ odometerKm: 1234 }); // before the connection: sent on connect
@@ -219,7 +194,7 @@ describe.skipIf(!have)('uplink against mosquitto', () => {
   it('stop() waits for in-flight PUBACKs up to its timeout and leaves unacknowledged records in the outbox', async () => {
     const b = await broker();
     const p = await proxyTo(b);
-    const o = await outbox();
+    const o = outbox();
     const { u, states } = uplink(p.url, o.outbox, {}, { batchMaxRecords: 5, inflightWindow: 2 });
     u.start();
     await waitFor('connected', () => u.state === 'connected');
@@ -275,7 +250,7 @@ describe.skipIf(!have)('uplink against mosquitto', () => {
   it('publishStatus resolves true on the PUBACK, false while offline or when the connection ends first', async () => {
     const b = await broker();
     const p = await proxyTo(b);
-    const o = await outbox();
+    const o = outbox();
     const c = await cloud(b.url, [`${BASE}/status`]);
     const { u } = uplink(p.url, o.outbox);
     expect(await u.publishStatus({ n: 1 })).toBe(false); // only kept: sent on connect
@@ -300,7 +275,7 @@ describe.skipIf(!have)('uplink against mosquitto', () => {
 
   it('setAllowed(false) disconnects and stops attempts while records buffer; true reconnects and drains', async () => {
     const b = await broker();
-    const o = await outbox();
+    const o = outbox();
     const c = await cloud(b.url);
     const { u, states } = uplink(b.url, o.outbox);
     u.start();

@@ -1,23 +1,10 @@
 import { statSync } from 'node:fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Outbox } from '../../../agent/outbox/types.js';
+import { describe, expect, it } from 'vitest';
 import type { Priority } from '../../../agent/records.js';
-import { FakeClock } from '../../helpers/fake-clock.js';
-import { idsByPriority, integrityCheck, mixedPriority, open, prng, signalRecord, tempDir, type TempDir } from '../../helpers/outbox-records.js';
+import { outboxFixture } from '../../helpers/outbox-fixture.js';
+import { idsByPriority, integrityCheck, mixedPriority, prng, signalRecord } from '../../helpers/outbox-records.js';
 
-let tmp: TempDir;
-let clock: FakeClock;
-const opened: Outbox[] = [];
-
-beforeEach(() => {
-  tmp = tempDir();
-  clock = new FakeClock();
-});
-
-afterEach(() => {
-  for (const o of opened.splice(0)) o.close();
-  tmp.cleanup();
-});
+const fx = outboxFixture();
 
 function diskBytes(path: string): number {
   const size = (p: string): number => statSync(p, { throwIfNoEntry: false })?.size ?? 0;
@@ -27,9 +14,8 @@ function diskBytes(path: string): number {
 describe('byte cap', () => {
   it('holds the file within 5 % while 5x the cap is written, evicting lowest priority then oldest, counted exactly', () => {
     const cap = 4 * 1024 * 1024;
-    const path = tmp.path('cap.db');
-    const { outbox } = open(path, clock, { maxBytes: cap });
-    opened.push(outbox);
+    const path = fx.path('cap.db');
+    const { outbox } = fx.open(path, { maxBytes: cap });
     const random = prng(7);
     // The model: per priority, the ids still stored, oldest first.
     const model: number[][] = [[], [], [], []];
@@ -58,12 +44,12 @@ describe('byte cap', () => {
       }
       maxBetween = Math.max(maxBetween, diskBytes(path));
       if (appends % 60 === 0) {
-        expect(outbox.housekeeping(clock.now())).toBe(0); // append already kept the cap
+        expect(outbox.housekeeping(fx.clock.now())).toBe(0); // append already kept the cap
         expect(diskBytes(path)).toBeLessThanOrEqual(cap * 1.05);
         expect(idsByPriority(path)).toEqual(model);
       }
     }
-    outbox.housekeeping(clock.now());
+    outbox.housekeeping(fx.clock.now());
     const s = outbox.stats();
     const onDisk = diskBytes(path);
     expect(s.fileBytes).toBe(onDisk);
@@ -79,10 +65,9 @@ describe('byte cap', () => {
   });
 
   it('evicts what is past its age limit at housekeeping, counted as evicted', () => {
-    const path = tmp.path('age.db');
-    const now = clock.now();
-    const { outbox } = open(path, clock, { maxAgeSeconds: { 0: 60, 2: 3600 } });
-    opened.push(outbox);
+    const path = fx.path('age.db');
+    const now = fx.clock.now();
+    const { outbox } = fx.open(path, { maxAgeSeconds: { 0: 60, 2: 3600 } });
     outbox.append([
       signalRecord(1, { priority: 0, ts: now - 120_000 }),
       signalRecord(2, { priority: 0, ts: now - 30_000 }),
@@ -100,10 +85,9 @@ describe('byte cap', () => {
 
 describe('age limits', () => {
   it('walk commit order past a chunk, and stop at the first record that is young enough', () => {
-    const path = tmp.path('age-walk.db');
-    const now = clock.now();
-    const { outbox } = open(path, clock, { maxAgeSeconds: { 1: 60 } });
-    opened.push(outbox);
+    const path = fx.path('age-walk.db');
+    const now = fx.clock.now();
+    const { outbox } = fx.open(path, { maxAgeSeconds: { 1: 60 } });
     // 1,500 old records (three chunks of the walk), one young, then an old one committed after it
     // (the clock went back): that one waits until the young one is gone.
     const old = Array.from({ length: 1500 }, (_, i) => signalRecord(i, { ts: now - 600_000 + i, values: 2 }));
@@ -119,10 +103,9 @@ describe('a full disk (SQLite max_page_count as a quota)', () => {
   const batch = (n: number, priority: Priority) => Array.from({ length: n }, () => signalRecord(i++, { priority }));
 
   it('evicts lower-priority records to make room and commits the batch', () => {
-    const path = tmp.path('full.db');
+    const path = fx.path('full.db');
     // A 64 MiB cap on a "disk" of 200 pages (800 KiB): the disk fills first.
-    const { outbox } = open(path, clock, { maxBytes: 64 * 1024 * 1024, pageLimit: 200 });
-    opened.push(outbox);
+    const { outbox } = fx.open(path, { maxBytes: 64 * 1024 * 1024, pageLimit: 200 });
     const rounds = 80;
     for (let k = 0; k < rounds; k++) expect(outbox.append([...batch(40, 0), ...batch(5, 2)])).toHaveLength(45);
     const s = outbox.stats();
@@ -136,9 +119,8 @@ describe('a full disk (SQLite max_page_count as a quota)', () => {
   });
 
   it('refuses a batch with OUTBOX_FULL when only more important records could go, losing nothing', () => {
-    const path = tmp.path('full2.db');
-    const { outbox } = open(path, clock, { maxBytes: 64 * 1024 * 1024, pageLimit: 60 });
-    opened.push(outbox);
+    const path = fx.path('full2.db');
+    const { outbox } = fx.open(path, { maxBytes: 64 * 1024 * 1024, pageLimit: 60 });
     // Fill the disk with high records (they evict older high ones once it is full).
     for (let k = 0; k < 2000 && outbox.stats().evicted[2] === 0; k++) outbox.append(batch(5, 2));
     expect(outbox.stats().evicted[2]).toBeGreaterThan(0);
@@ -158,7 +140,7 @@ describe('a full disk (SQLite max_page_count as a quota)', () => {
     expect(integrityCheck(path)).toBe('ok');
 
     // Once the uplink drains some, appends work again, and the refused batch used no seq.
-    outbox.acknowledge(after.slice(0, 150).map((r) => r.id), clock.now());
+    outbox.acknowledge(after.slice(0, 150).map((r) => r.id), fx.clock.now());
     const next = outbox.append(batch(100, 0));
     expect(next[0]!.seq).toBe(before[before.length - 1]!.seq + 1);
   });

@@ -1,14 +1,14 @@
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { Decoder } from 'cbor-x';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isTcuError } from '../../../core/errors.js';
 import { readOutboxStats } from '../../../agent/outbox/index.js';
 import type { Outbox } from '../../../agent/outbox/types.js';
 import { prepareStatements } from '../../../agent/outbox/statements.js';
 import type { RecordInput } from '../../../agent/records.js';
-import { FakeClock } from '../../helpers/fake-clock.js';
-import { open, signalRecord, tempDir, type TempDir } from '../../helpers/outbox-records.js';
+import { outboxFixture } from '../../helpers/outbox-fixture.js';
+import { signalRecord } from '../../helpers/outbox-records.js';
 
 /** cbor-x decodes 64-bit integers as numbers with int64AsNumber (missing from its typings). */
 function decoderOptions(mapsAsObjects: boolean): ConstructorParameters<typeof Decoder>[0] {
@@ -18,29 +18,15 @@ function decoderOptions(mapsAsObjects: boolean): ConstructorParameters<typeof De
 
 const ordered = new Decoder(decoderOptions(false));
 
-let tmp: TempDir;
-let clock: FakeClock;
-const opened: Outbox[] = [];
+const fx = outboxFixture();
 
-function outboxAt(path: string, overrides: Parameters<typeof open>[2] = {}): Outbox {
-  const { outbox } = open(path, clock, overrides);
-  opened.push(outbox);
-  return outbox;
+function outboxAt(path: string, overrides: Parameters<typeof fx.open>[1] = {}): Outbox {
+  return fx.open(path, overrides).outbox;
 }
-
-beforeEach(() => {
-  tmp = tempDir();
-  clock = new FakeClock();
-});
-
-afterEach(() => {
-  for (const o of opened.splice(0)) o.close();
-  tmp.cleanup();
-});
 
 describe('append', () => {
   it('commits a batch with the boot id and gapless seqs from 1, across calls', () => {
-    const outbox = outboxAt(tmp.path('o.db'));
+    const outbox = outboxAt(fx.path('o.db'));
     const a = outbox.append([signalRecord(1), signalRecord(2, { priority: 3 }), signalRecord(3, { priority: 0 })]);
     const b = outbox.append([signalRecord(4)]);
     expect([...a, ...b].map((r) => r.seq)).toEqual([1, 2, 3, 4]);
@@ -52,7 +38,7 @@ describe('append', () => {
   });
 
   it('encodes {seq, ts, kind, ...body} once, as a plain CBOR map with integer timestamps', () => {
-    const outbox = outboxAt(tmp.path('o.db'));
+    const outbox = outboxAt(fx.path('o.db'));
     const input: RecordInput = { kind: 'event', ts: 1_700_000_000_123, priority: 2, body: { name: 'dtc', code: 'P0301', raw: new Uint8Array([1, 2]) } };
     const [stored] = outbox.append([input]);
     const data = stored!.data;
@@ -69,7 +55,7 @@ describe('append', () => {
   });
 
   it('keeps the header first when body keys look like array indexes', () => {
-    const outbox = outboxAt(tmp.path('o.db'));
+    const outbox = outboxAt(fx.path('o.db'));
     const [stored] = outbox.append([{ kind: 'event', ts: 5, priority: 1, body: { name: 'x', 7: 'seven', 0: 'zero' } }]);
     const map = ordered.decode(stored!.data) as Map<string, unknown>;
     expect([...map.keys()].slice(0, 3)).toEqual(['seq', 'ts', 'kind']);
@@ -77,7 +63,7 @@ describe('append', () => {
   });
 
   it('refuses a batch with an invalid record, committing none of it and using no seq', () => {
-    const outbox = outboxAt(tmp.path('o.db'));
+    const outbox = outboxAt(fx.path('o.db'));
     const bad: RecordInput[] = [
       { kind: 'nope' as 'event', ts: 1, priority: 1, body: {} },
       { kind: 'event', ts: Number.NaN, priority: 1, body: {} },
@@ -100,7 +86,7 @@ describe('append', () => {
   });
 
   it('continues the seq of a boot id reopened, and starts at 1 for a new one', () => {
-    const path = tmp.path('o.db');
+    const path = fx.path('o.db');
     let outbox = outboxAt(path);
     outbox.append([signalRecord(1), signalRecord(2)]);
     outbox.close();
@@ -112,7 +98,7 @@ describe('append', () => {
   });
 
   it('throws OUTBOX_CLOSED after close (and close twice is fine)', () => {
-    const outbox = outboxAt(tmp.path('o.db'));
+    const outbox = outboxAt(fx.path('o.db'));
     outbox.close();
     outbox.close();
     expect(() => outbox.append([signalRecord(1)])).toThrow(expect.objectContaining({ code: 'OUTBOX_CLOSED' }));
@@ -122,7 +108,7 @@ describe('append', () => {
 
 describe('nextBatch', () => {
   it('returns the highest priority first, then the oldest, within maxRecords', () => {
-    const outbox = outboxAt(tmp.path('o.db'));
+    const outbox = outboxAt(fx.path('o.db'));
     const stored = outbox.append([0, 3, 1, 3, 2, 0].map((p, i) => signalRecord(i, { priority: p as 0 })));
     const batch = outbox.nextBatch({ maxRecords: 10, maxBytes: 1e9 });
     const expected = [...stored].sort((a, b) => b.priority - a.priority || a.id - b.id);
@@ -133,14 +119,14 @@ describe('nextBatch', () => {
   });
 
   it('leaves records below minPriority where they are (the roaming policy)', () => {
-    const outbox = outboxAt(tmp.path('o.db'));
+    const outbox = outboxAt(fx.path('o.db'));
     outbox.append([0, 3, 1, 2, 2].map((priority, i) => signalRecord(i, { priority: priority as 0 | 1 | 2 | 3 })));
     expect(outbox.nextBatch({ maxRecords: 10, maxBytes: 1e9, minPriority: 2 }).map((r) => r.priority)).toEqual([3, 2, 2]);
     expect(outbox.nextBatch({ maxRecords: 10, maxBytes: 1e9, minPriority: 0 }).map((r) => r.priority)).toEqual([3, 2, 2, 1, 0]);
   });
 
   it('skips ids in flight', () => {
-    const outbox = outboxAt(tmp.path('o.db'));
+    const outbox = outboxAt(fx.path('o.db'));
     const stored = outbox.append(Array.from({ length: 10 }, (_, i) => signalRecord(i, { priority: 1 })));
     const first = outbox.nextBatch({ maxRecords: 4, maxBytes: 1e9 });
     const exclude = new Set([...first.map((r) => r.id), stored[6]!.id]);
@@ -149,7 +135,7 @@ describe('nextBatch', () => {
   });
 
   it('stops before maxBytes, but returns one record even when it alone is larger', () => {
-    const outbox = outboxAt(tmp.path('o.db'));
+    const outbox = outboxAt(fx.path('o.db'));
     const stored = outbox.append(Array.from({ length: 10 }, (_, i) => signalRecord(i)));
     const three = stored[0]!.bytes + stored[1]!.bytes + stored[2]!.bytes;
     expect(outbox.nextBatch({ maxRecords: 10, maxBytes: three })).toHaveLength(3);
@@ -158,7 +144,7 @@ describe('nextBatch', () => {
   });
 
   it('returns records of one boot: the first chosen, up to the first record of another boot', () => {
-    const path = tmp.path('o.db');
+    const path = fx.path('o.db');
     let outbox = outboxAt(path, { bootId: 'boot-a' });
     outbox.append([signalRecord(1, { priority: 3 }), signalRecord(2, { priority: 1 })]);
     outbox.close();
@@ -182,7 +168,7 @@ describe('nextBatch', () => {
 
 describe('acknowledge and stats', () => {
   it('deletes acknowledged records, counts them, ignores ids already gone, and notes the time', () => {
-    const outbox = outboxAt(tmp.path('o.db'));
+    const outbox = outboxAt(fx.path('o.db'));
     const stored = outbox.append(Array.from({ length: 5 }, (_, i) => signalRecord(i, { ts: 1000 + i })));
     outbox.acknowledge([stored[0]!.id, stored[1]!.id, 987654, stored[0]!.id], 42_000);
     const s = outbox.stats();
@@ -192,7 +178,7 @@ describe('acknowledge and stats', () => {
   });
 
   it('never deletes a record that was not acknowledged, whatever ids surround it', () => {
-    const outbox = outboxAt(tmp.path('o.db'));
+    const outbox = outboxAt(fx.path('o.db'));
     const stored = outbox.append(Array.from({ length: 12 }, (_, i) => signalRecord(i, { priority: i % 2 === 0 ? 1 : 2 })));
     const ids = stored.map((r) => r.id);
     // A run with a hole (record 4 still in flight), duplicates, and ids of two tables.
@@ -207,7 +193,7 @@ describe('acknowledge and stats', () => {
   });
 
   it('keeps its counters across a restart, and readOutboxStats reads them read-only while it runs', () => {
-    const path = tmp.path('o.db');
+    const path = fx.path('o.db');
     expect(readOutboxStats(path)).toBeUndefined();
     expect(existsSync(path)).toBe(false);
     let outbox = outboxAt(path);
@@ -224,7 +210,7 @@ describe('acknowledge and stats', () => {
   });
 
   it('serves every statement from the primary key, with no sort and no secondary index (query plans)', () => {
-    const path = tmp.path('o.db');
+    const path = fx.path('o.db');
     outboxAt(path).append([signalRecord(1)]);
     const db = new Database(path, { readonly: true });
     try {

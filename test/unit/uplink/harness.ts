@@ -1,16 +1,18 @@
 /**
  * Shared by the uplink's integration tests and benchmark: the outbox to drain (the real SQLite one,
  * or the in-memory fake where a test needs to plant odd records or faults), a subscriber that decodes what the uplink publishes,
- * and waiting helpers.
+ * waiting helpers, and `resourcesPerTest()`: brokers, proxies, clients and outboxes undone after each test.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectAsync, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import { afterEach } from 'vitest';
 import { systemClock } from '../../../core/clock.js';
 import { openOutbox, type Outbox } from '../../../agent/outbox/index.js';
 import { PRIORITIES, type RecordInput, type RecordKind } from '../../../agent/records.js';
 import { createWireDecoder } from '../../../agent/uplink/wire.js';
+import { Mosquitto, TcpProxy, type MosquittoOptions } from '../../helpers/mosquitto.js';
 import { FakeOutbox } from './fake-outbox.js';
 
 export interface TestOutbox {
@@ -141,3 +143,54 @@ export async function waitFor(what: string, predicate: () => boolean, timeoutMs 
 }
 
 export const sleepMs = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** What a test started, undone after it, the last started first. */
+export interface TestResources {
+  /** Runs `undo` after the test, before what was registered earlier. */
+  defer(undo: () => unknown): void;
+  /** A real Mosquitto on a free port (or `options.port`); disposed after the test. */
+  broker(options?: MosquittoOptions): Promise<Mosquitto>;
+  /** A TCP proxy in front of `broker`, to cut connections the way a network does; closed after the test. */
+  proxyTo(broker: Mosquitto): Promise<TcpProxy>;
+  /** A cloud-side client subscribed to `topics`; ended after the test. */
+  cloud(url: string, topics: string[], options?: IClientOptions): Promise<CloudClient>;
+  /** `openTestOutbox(options)`; closed (and its folder removed) after the test. */
+  outbox(options?: Parameters<typeof openTestOutbox>[0]): TestOutbox;
+}
+
+/**
+ * Registers an `afterEach` in the calling test file (call it at its top level) that undoes, last
+ * first, what each test started through the returned functions or `defer`.
+ */
+export function resourcesPerTest(): TestResources {
+  const undo: (() => unknown)[] = [];
+  afterEach(async () => {
+    while (undo.length > 0) await undo.pop()!();
+  });
+  const defer = (fn: () => unknown): void => {
+    undo.push(fn);
+  };
+  return {
+    defer,
+    broker: async (options = {}) => {
+      const b = await Mosquitto.start(options);
+      defer(() => b.dispose());
+      return b;
+    },
+    proxyTo: async (b) => {
+      const p = await TcpProxy.start(b.port);
+      defer(() => p.close());
+      return p;
+    },
+    cloud: async (url, topics, options = {}) => {
+      const c = await CloudClient.connect(url, topics, options);
+      defer(() => c.end());
+      return c;
+    },
+    outbox: (options) => {
+      const o = openTestOutbox(options);
+      defer(() => o.close());
+      return o;
+    },
+  };
+}
