@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   // records, outbox and the agent's runtime
   OUTBOX_WRITE: 'records could not be committed to the outbox',
   OUTBOX_BACKLOG: 'records waiting in memory for the outbox were dropped to stay within the memory bound',
+  OUTBOX_DISK_LOW: 'the file system under the outbox has less room than its byte cap: the outbox evicts early to keep room for its WAL',
   OUTBOX_FULL: 'the outbox is full (the disk or its page limit) even after evicting lower-priority records; the records were refused',
   OUTBOX_OPEN: 'the outbox database could not be opened (permissions, a missing folder, locked by another process)',
   OUTBOX_CORRUPT: 'the outbox file was corrupt or unreadable; it was moved aside and a fresh outbox started',

@@ -56,8 +56,13 @@ function clamp(x: number, lo: number, hi: number): number {
   return Math.min(hi, Math.max(lo, x));
 }
 
-export function planCap(capBytes: number): CapPlan {
-  const walReserveBytes = Math.round(clamp(capBytes * 0.03, 64 * KIB, 16 * MIB));
+/**
+ * `diskBytes`: the size of the file system under the outbox, when known. A disk smaller than the
+ * cap bounds the WAL's reserve too (an eighth of the disk at most), or the reserve alone could
+ * not fit.
+ */
+export function planCap(capBytes: number, diskBytes?: number): CapPlan {
+  const walReserveBytes = Math.round(clamp(Math.min(capBytes * 0.03, diskBytes === undefined ? Infinity : diskBytes / 8), 64 * KIB, 16 * MIB));
   const budgetBytes = Math.max(capBytes - walReserveBytes, Math.round(capBytes / 2));
   const slackBytes = Math.round(clamp(capBytes * 0.01, 16 * KIB, 4 * MIB));
   return { capBytes, walReserveBytes, budgetBytes, slackBytes };

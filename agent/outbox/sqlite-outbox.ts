@@ -17,6 +17,7 @@ import { TcuError, asTcuError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import type { Priority, RecordInput, StoredRecord } from '../records.js';
 import { deleteAcknowledged } from './acknowledge.js';
+import { diskBudget, diskSpaceOf } from './disk.js';
 import { createRecordEncoder, type RecordEncoder } from './encoding.js';
 import { enforceBudget, evictAged, evictOldest, newTally, persistTally, planCap, tallySum, type CapPlan, type Tally, type Usage } from './eviction.js';
 import { openDatabase, type OpenReport, type Synchronous } from './open-db.js';
@@ -78,6 +79,8 @@ class SqliteOutbox implements Outbox {
   /** Pages in use when the disk last said full: a lower budget until the next housekeeping. */
   private fullAtBytes: number | undefined;
   private closed = false;
+  private diskLow = false;
+  private diskLowReported = false;
   private readonly appendTx: (batch: readonly StoredRecord[]) => Tally;
 
   constructor(
@@ -87,7 +90,7 @@ class SqliteOutbox implements Outbox {
   ) {
     this.stmts = prepareStatements(db);
     this.encode = createRecordEncoder();
-    this.plan = planCap(options.maxBytes);
+    this.plan = planCap(options.maxBytes, diskSpaceOf(options.path)?.totalBytes);
     this.pageSize = Number(db.pragma('page_size', { simple: true })) || PAGE_PROBE_FALLBACK;
     this.bootRef = this.registerBoot(options.bootId);
     for (const row of db.prepare<[], { ref: number; boot: string }>('SELECT ref, boot FROM boots').iterate()) {
@@ -125,9 +128,23 @@ class SqliteOutbox implements Outbox {
     };
   }
 
+  /** The cap's budget, lowered by what the disk can take (disk.ts) and after a full disk. */
   private budget(): number {
-    const b = this.plan.budgetBytes;
-    return this.fullAtBytes === undefined ? b : Math.min(b, this.fullAtBytes);
+    let b = this.plan.budgetBytes;
+    if (this.fullAtBytes !== undefined) b = Math.min(b, this.fullAtBytes);
+    const disk = diskBudget(this.options.path, this.plan.walReserveBytes);
+    this.diskLow = disk !== undefined && disk < b;
+    return disk === undefined ? b : Math.max(0, Math.min(b, disk));
+  }
+
+  /** Logged once each time the disk starts limiting evictions (not on every append). */
+  private noteDiskLow(evicted: number): void {
+    if (evicted > 0 && this.diskLow && !this.diskLowReported) {
+      this.diskLowReported = true;
+      this.logger.warn({ code: 'OUTBOX_DISK_LOW', path: this.options.path, capBytes: this.plan.capBytes, evicted }, 'the disk is fuller than the outbox cap allows: evicting early to keep room for the WAL');
+    } else if (!this.diskLow) {
+      this.diskLowReported = false;
+    }
   }
 
   /** How far below the budget an eviction goes: a chunk, small beside a budget a full disk lowered. */
@@ -177,6 +194,7 @@ class SqliteOutbox implements Outbox {
       tally = this.retryWhenFull(batch);
     }
     this.applyTally(tally);
+    this.noteDiskLow(tallySum(tally.evicted));
     this.lastSeq += batch.length;
     this.nextN += batch.length;
     if (this.oldestKnown) {
@@ -301,6 +319,7 @@ class SqliteOutbox implements Outbox {
     }
     this.applyTally(tally);
     const evicted = tallySum(tally.evicted);
+    this.noteDiskLow(evicted);
     try {
       // Hands free pages back to the file system, then truncates the WAL (the file shrinks here).
       this.db.exec('PRAGMA incremental_vacuum');
@@ -336,7 +355,7 @@ class SqliteOutbox implements Outbox {
 export function openOutbox(options: OutboxOptions): { outbox: Outbox; report: OpenReport } {
   const logger = options.logger ?? silentLogger();
   if (!(options.maxBytes > 0)) throw new TcuError('OUTBOX_OPEN', `maxBytes must be positive (got ${options.maxBytes})`);
-  const plan = planCap(options.maxBytes);
+  const plan = planCap(options.maxBytes, diskSpaceOf(options.path)?.totalBytes);
   const opened = openDatabase({
     path: options.path,
     synchronous: options.synchronous ?? 'NORMAL',

@@ -188,7 +188,13 @@ export class Agent {
     // While connected, send what is left (the stop event at least) before disconnecting.
     const sent = await this.uplink.stop(STOP_TIMEOUT_MS, { sendFirstMs: STOP_SEND_MS });
     const left = this.outbox.stats().depth;
-    this.outbox.close();
+    try {
+      this.outbox.close();
+    } catch (err) {
+      // The final checkpoint failed (a full disk): committed records are safe in the WAL, and the
+      // next open folds them in. Not a reason to fail the stop.
+      this.deps.logger.warn({ code: asTcuError(err, 'OUTBOX_IO').code, err: (err as Error).message }, 'the outbox closed without its final checkpoint');
+    }
     this.saveTrustedTime();
     const lost = this.committer.counters().droppedAtStop;
     this.deps.logger.info({ reason, unacknowledged: sent.unacknowledged, waitingInOutbox: left, droppedAtStop: lost }, 'agent stopped');

@@ -214,6 +214,11 @@ export class Sender {
         details: { records: entry.ids.length, delayMs: delay, reasonCode: (err as { code?: unknown }).code },
       }),
     );
+    this.pauseFor(delay);
+  }
+
+  /** No new batches for `delay` ms (what is in flight still completes). */
+  private pauseFor(delay: number): void {
     if (this.pauseTimer !== undefined) this.o.clock.clearTimeout(this.pauseTimer);
     this.pauseTimer = this.o.clock.setTimeout(() => {
       this.pauseTimer = undefined;
@@ -226,8 +231,14 @@ export class Sender {
     const acked = this.acked;
     this.acked = [];
     if (acked.length === 0) return;
-    this.acknowledge(acked.length === 1 ? acked[0]!.entry.ids : acked.flatMap((a) => a.entry.ids));
+    const deleted = this.acknowledge(acked.length === 1 ? acked[0]!.entry.ids : acked.flatMap((a) => a.entry.ids));
     for (const { s, entry } of acked) if (this.session === s) this.release(s, entry);
+    if (!deleted) {
+      // The outbox could not delete them (a full disk): they would be sent again at once, in a
+      // loop. Pause on the publish back-off instead; they go again (duplicates) when it ends.
+      this.pauseFor(backoffDelay(this.publishFailuresInRow++, this.o.backoff, this.o.random));
+      return;
+    }
     this.publishFailuresInRow = 0;
     // Refill once a quarter of the window is free (not on every PUBACK): fewer, larger batches.
     const s = this.session;
@@ -240,13 +251,16 @@ export class Sender {
     if (s.inflight.size === 0) this.wakeIdle();
   }
 
-  private acknowledge(ids: readonly number[]): void {
+  /** Deletes acknowledged records; false when the outbox could not (they stay, and go again). */
+  private acknowledge(ids: readonly number[]): boolean {
     try {
       this.o.outbox.acknowledge(ids, this.o.clock.now());
       this.counters.inc('acknowledged', ids.length);
+      return true;
     } catch (err) {
       // They stay in the outbox and will be sent again: a duplicate, never a loss.
       this.report(asTcuError(err, 'OUTBOX_IO', `the outbox could not delete ${ids.length} acknowledged records`));
+      return false;
     }
   }
 

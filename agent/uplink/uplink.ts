@@ -67,7 +67,7 @@ export class Uplink {
     this.topics = makeTopics(this.o.topicPrefix, this.o.vin);
     this.address = this.o.broker.address;
     this.events = new UplinkEmitter(this.o.logger);
-    this.sender = new Sender(this.o, this.topics, this.stats, (err) => this.events.report(err, err.code === 'UPLINK_OVERSIZE' ? 'once' : 'warn'));
+    this.sender = new Sender(this.o, this.topics, this.stats, (err) => this.events.report(err, err.code === 'UPLINK_OVERSIZE' || err.code === 'OUTBOX_IO' ? 'once' : 'warn'));
     this.status = new StatusPublisher(this.topics.status, this.o.vin, this.o.clock, this.stats, (err) => this.events.report(err));
     const builtins: [string, CommandHandler][] = [
       ['ping', () => ({ ts: wireInt(this.o.clock.now()) })],

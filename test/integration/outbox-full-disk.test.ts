@@ -6,16 +6,12 @@
 //   within seconds, a high-priority group and its own events still coming, no broker reachable;
 //   then a real Mosquitto comes up where the agent was trying, and a second run drains the backlog.
 //
-// KNOWN BUG (found by this file): on a full file system the outbox can change nothing at all. In
-// WAL mode every write, the DELETEs of eviction and acknowledge included, needs new WAL frames;
-// the WAL is reused from its start only after a checkpoint has copied it into the main file, which
-// needs room to grow too. So appends are refused (OUTBOX_FULL: the eviction that should make room
-// fails with SQLITE_FULL itself), high-priority records and the agent's events are lost, nothing
-// is counted as evicted, acknowledged records cannot be deleted (and are re-sent in a loop), and
-// the final checkpoint fails (exit 1 on SIGTERM). The simulation the unit tests use (a page quota,
-// `pageLimit`) limits the main file only and never showed it. The tests that state what should
-// happen are `knownFullDiskBug` (it.fails) until agent/outbox handles a real full disk: then make
-// them plain `it`.
+// What used to go wrong here (found by this file): in WAL mode every write, the deletes of eviction
+// and acknowledge included, needs room for WAL frames, and a checkpoint needs room to copy them into
+// the main file; an outbox that let its pages fill the disk could then change nothing at all. The
+// outbox now bounds its pages by what the disk can take too (agent/outbox/disk.ts), keeping room for
+// the WAL, and reports OUTBOX_DISK_LOW. The unit tests' simulation (a page quota, `pageLimit`)
+// limits the main file only and never showed it.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,9 +29,6 @@ import { canMountTmpfs, lastSeqs, mountTmpfs, storedRecords, type SmallDisk, typ
 import { integrityCheck, open, prng, signalRecord, tempDir, type TempDir } from '../helpers/outbox-records.js';
 import { CloudClient, waitFor } from '../unit/uplink/harness.js';
 
-/** Flip to `it` once the outbox survives a real full disk (see the comment at the top). */
-const knownFullDiskBug = it.fails;
-
 const canMount = canMountTmpfs();
 const DBC = join(process.cwd(), 'hw-emulator/dbc/vw_mqb.dbc');
 const VIN = 'WVWZZZ1KZPW000004';
@@ -50,15 +43,11 @@ describe.runIf(canMount)('the outbox alone on a full 1 MiB tmpfs (cap 64 MiB)', 
     disk = mountTmpfs('1m');
   });
   afterAll(() => {
-    try {
-      outbox?.close();
-    } catch {
-      // the bug above: the final checkpoint fails on the full disk
-    }
+    outbox?.close();
     disk?.unmount();
   });
 
-  knownFullDiskBug('evicts low records for a high one, then acknowledges, keeps house and closes', () => {
+  it('evicts low records for a high one, then acknowledges, keeps house and closes', () => {
     const path = disk!.path('o.db');
     outbox = open(path, systemClock(), { maxBytes: 64 * 1024 * 1024 }).outbox;
     let i = 0;
@@ -202,9 +191,8 @@ describe.runIf(canMount && hasMosquitto())('the agent on a full 3 MiB tmpfs (cap
   let outboxPath: string;
 
   /**
-   * What the first run left: observed in the first test, judged in the others. A known-bug test
-   * without it returns at once, so `it.fails` reports it too ("expected to fail") and does not
-   * hide the cause.
+   * What the first run left: observed in the first test, judged in the others (which fail when
+   * the first did not complete).
    */
   let first: FirstRun | undefined;
 
@@ -266,9 +254,9 @@ describe.runIf(canMount && hasMosquitto())('the agent on a full 3 MiB tmpfs (cap
     expect(first?.stopped.depth).toBe(first?.rows.length);
   });
 
-  knownFullDiskBug('keeps committing its newest high-priority records, evicting low ones, counted in status', () => {
-    const run = first;
-    if (run === undefined) return;
+  it('keeps committing its newest high-priority records, evicting low ones, counted in status', () => {
+    const run = first!;
+    expect(first, 'the first run did not complete').toBeDefined();
     expect(run.running.evicted.low).toBeGreaterThan(0);
     expect(run.stopped.evicted).toMatchObject({ normal: 0, high: 0, critical: 0 });
     // The high-priority group went on at 4 a second, up to the stop.
@@ -281,17 +269,17 @@ describe.runIf(canMount && hasMosquitto())('the agent on a full 3 MiB tmpfs (cap
     expect(events).toEqual(expect.arrayContaining(['agent-start', 'error', 'agent-stop']));
   });
 
-  knownFullDiskBug('stops cleanly on SIGTERM on the full disk (exit 0, nothing dropped at stop)', () => {
-    const run = first;
-    if (run === undefined) return;
+  it('stops cleanly on SIGTERM on the full disk (exit 0, nothing dropped at stop)', () => {
+    const run = first!;
+    expect(first, 'the first run did not complete').toBeDefined();
     expect(run.exitCode, run.agent.stderr).toBe(0);
     expect(run.agent.stderr).toBe('');
     expect(run.agent.find((l) => l.msg === 'agent stopped')).toMatchObject({ droppedAtStop: 0 });
   });
 
-  knownFullDiskBug('drains the backlog once a broker is up: every (boot, seq) arrived, waits, or was evicted as status counts', async () => {
-    const run = first;
-    if (run === undefined) return;
+  it('drains the backlog once a broker is up: every (boot, seq) arrived, waits, or was evicted as status counts', async () => {
+    const run = first!;
+    expect(first, 'the first run did not complete').toBeDefined();
     const boot1 = run.rows.find((r) => r.body['name'] === 'agent-start')!.boot;
     broker = await Mosquitto.start({ port });
     cloud = await CloudClient.connect(broker.url, [`tcu/${VIN}/telemetry`, `tcu/${VIN}/events`]);
