@@ -18,6 +18,8 @@ export class FakeOutbox implements Outbox {
   nextBatchCalls = 0;
   /** Set to make the next calls throw, as a failing disk would. */
   failNextBatch = false;
+  /** Set to make acknowledge throw (a full disk that cannot take the deletes). */
+  failAcknowledge = false;
 
   constructor(public boot = 'boot-1') {}
 
@@ -63,6 +65,7 @@ export class FakeOutbox implements Outbox {
   }
 
   acknowledge(ids: readonly number[], atMs: number): void {
+    if (this.failAcknowledge) throw new Error('database or disk is full');
     for (const id of ids) {
       this.acknowledgedIds.push(id);
       if (this.rows.delete(id)) this.delivered++;

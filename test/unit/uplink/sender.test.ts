@@ -159,6 +159,29 @@ describe('Sender', () => {
     expect(sent.length).toBe(1);
   });
 
+  it('pauses on its back-off when acknowledged records cannot be deleted, instead of re-sending them in a loop', async () => {
+    const { outbox, sender, sent, target, errors, clock } = setup({ inflightWindow: 1, batchMaxRecords: 5 });
+    outbox.append(records(5));
+    outbox.failAcknowledge = true;
+    sender.attach(target);
+    await ticks();
+    sent[0]!.done();
+    await ticks(10);
+    expect(errors.map((e) => e.code)).toEqual(['OUTBOX_IO']);
+    expect(sent).toHaveLength(1); // not again at once
+    clock.advance(99);
+    await ticks();
+    expect(sent).toHaveLength(1);
+    outbox.failAcknowledge = false;
+    clock.advance(1); // the back-off's first step (100 ms): the records go again (duplicates)
+    await ticks();
+    expect(sent).toHaveLength(2);
+    expect(sent[1]!.seqs).toEqual(sent[0]!.seqs);
+    sent[1]!.done();
+    await ticks();
+    expect(outbox.stats().depth).toBe(0);
+  });
+
   it('whenIdle resolves once the PUBACKs are in; drain() takes no new batches', async () => {
     const { outbox, sender, sent, target } = setup({ inflightWindow: 2, batchMaxRecords: 1 });
     outbox.append(records(5));
