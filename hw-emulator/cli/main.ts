@@ -5,6 +5,7 @@ import { createLogger } from '../../core/logger.js';
 import { Emulator } from '../emulator.js';
 import { demoCommand } from './demo.js';
 import { modemCommand } from './modem.js';
+import { otaServerCommand } from './ota-server.js';
 
 export const EMULATOR_HELP = `Usage: tcu-emulator --dbc FILE [options]
        tcu-emulator demo [--dbc FILE] [--seed N] [--duration SECONDS]
@@ -36,6 +37,7 @@ Commands:
   demo                    the emulator plus the agent showing live decoded signals
   modem                   a Quectel cellular modem (AT commands, NMEA) on a pseudo-terminal
                           (tcu-emulator modem --help)
+  ota-server              an OTA repository over HTTP with Range and faults (tcu-emulator ota-server --help)
 
 Exit codes: 0 done, 1 runtime failure, 2 usage error or unusable DBC/mapping file.
 `;
@@ -45,6 +47,7 @@ const DEFAULT_SOCKETCAND = '127.0.0.1:29536';
 export async function tcuEmulator(argv: string[], io: CommandIO): Promise<number> {
   if (argv[0] === 'demo') return runMain(() => demoCommand(argv.slice(1), io), io);
   if (argv[0] === 'modem') return runMain(() => modemCommand(argv.slice(1), io), io);
+  if (argv[0] === 'ota-server') return runMain(() => otaServerCommand(argv.slice(1), io), io);
   return runMain(() => emulate(argv, io), io);
 }
 
