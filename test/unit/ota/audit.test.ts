@@ -1,0 +1,157 @@
+/**
+ * The audit log: the chain's documented format (checked by hashing by hand), verify() on an intact
+ * log, and tampering with the SQLite file through a connection of the test's own: an altered,
+ * deleted, inserted, reordered or truncated row is caught.
+ */
+import { createHash } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AuditLog, GENESIS_HASH, canonicalJson } from '../../../ota/campaign/audit.js';
+import { openOtaDatabase } from '../../../ota/campaign/db.js';
+import { FakeClock } from '../../helpers/fake-clock.js';
+import { tempDir, type TempDir } from '../../helpers/outbox-records.js';
+
+let tmp: TempDir;
+let clock: FakeClock;
+let n = 0;
+beforeEach(() => {
+  tmp = tempDir('tcu-ota-audit-');
+  clock = new FakeClock();
+});
+afterEach(() => tmp.cleanup());
+
+/** A log of `rows` entries in a new file; returns its path. */
+function build(rows = 6): string {
+  const path = tmp.path(`audit-${n++}.db`);
+  const db = openOtaDatabase(path);
+  const log = new AuditLog(db, clock);
+  for (let i = 1; i <= rows; i++) {
+    clock.advance(1000);
+    log.append(i % 2 ? 'campaign.start' : 'boot.attempt', { step: i, slot: i % 2 ? 'a' : 'b', nested: { z: 1, a: [i, 'x'] } }, i < 4 ? 'c1' : 'c2');
+  }
+  db.close();
+  return path;
+}
+
+function verifyFile(path: string): ReturnType<AuditLog['verify']> {
+  const db = openOtaDatabase(path);
+  try {
+    return new AuditLog(db, clock).verify();
+  } finally {
+    db.close();
+  }
+}
+
+/** Changes the file behind the log's back. */
+function tamper(path: string, sql: string, ...params: unknown[]): void {
+  const db = new Database(path);
+  db.prepare(sql).run(...params);
+  db.close();
+}
+
+describe('canonicalJson', () => {
+  it('sorts keys at every level, drops undefined members, writes no white space', () => {
+    expect(canonicalJson({ b: 1, a: { d: [3, { y: 2, x: 1 }], c: 'é"\n' }, u: undefined })).toBe('{"a":{"c":"é\\"\\n","d":[3,{"x":1,"y":2}]},"b":1}');
+    expect(canonicalJson({ x: 1, y: 2 })).toBe(canonicalJson({ y: 2, x: 1 }));
+    expect(canonicalJson([undefined, NaN, Infinity, null, true])).toBe('[null,null,null,null,true]');
+    expect(canonicalJson('s')).toBe('"s"');
+  });
+});
+
+describe('audit log', () => {
+  it('chains rows as documented: sha256(prev_hash || canonical {seq, at, campaign, event, details})', () => {
+    const db = openOtaDatabase(tmp.path('a.db'));
+    const log = new AuditLog(db, clock);
+    expect(log.head()).toEqual({ seq: 0, hash: GENESIS_HASH });
+    const first = log.append('campaign.start', { target: 'tcu/agent-2.mjs', version: '2.0.0' }, 'c1');
+    const byHand = createHash('sha256')
+      .update(GENESIS_HASH)
+      .update(`{"at":${clock.now()},"campaign":"c1","details":{"target":"tcu/agent-2.mjs","version":"2.0.0"},"event":"campaign.start","seq":1}`)
+      .digest('hex');
+    expect(first.hash).toBe(byHand);
+    const second = log.append('boot.attempt', {});
+    expect(second).toMatchObject({ seq: 2, prevHash: first.hash, campaign: null });
+    expect(log.head()).toEqual({ seq: 2, hash: second.hash });
+    expect(log.entries({ campaign: 'c1' }).map((e) => e.seq)).toEqual([1]);
+    expect(log.verify()).toEqual({ ok: true, rows: 2, head: second.hash });
+    db.close();
+  });
+
+  it('verifies an intact log, reopened', () => {
+    const path = build();
+    expect(verifyFile(path)).toMatchObject({ ok: true, rows: 6 });
+    expect(verifyFile(build(0))).toEqual({ ok: true, rows: 0, head: GENESIS_HASH });
+  });
+
+  const cases: [string, (path: string) => void, number | null, RegExp][] = [
+    ['altered details', (p) => tamper(p, "UPDATE audit SET details = replace(details, '\"step\":3', '\"step\":4') WHERE seq = 3"), 3, /altered/],
+    ['altered event', (p) => tamper(p, "UPDATE audit SET event = 'campaign.committed' WHERE seq = 2"), 2, /altered/],
+    ['altered time', (p) => tamper(p, 'UPDATE audit SET at = at - 1 WHERE seq = 5'), 5, /altered/],
+    ['altered campaign', (p) => tamper(p, "UPDATE audit SET campaign = 'c9' WHERE seq = 1"), 1, /altered/],
+    ['details that are not JSON', (p) => tamper(p, "UPDATE audit SET details = 'oops' WHERE seq = 4"), 4, /not a JSON object/],
+    ['a deleted row', (p) => tamper(p, 'DELETE FROM audit WHERE seq = 3'), 4, /row 3 is missing/],
+    ['the last row deleted', (p) => tamper(p, 'DELETE FROM audit WHERE seq = 6'), null, /head/],
+    ['the first row deleted', (p) => tamper(p, 'DELETE FROM audit WHERE seq = 1'), 2, /row 1 is missing/],
+    [
+      'a row inserted in the middle (later rows renumbered)',
+      (p) => {
+        tamper(p, 'UPDATE audit SET seq = -seq WHERE seq >= 3');
+        tamper(p, 'UPDATE audit SET seq = 1 - seq WHERE seq < 0');
+        tamper(p, "INSERT INTO audit SELECT 3, at, campaign, 'forged', details, prev_hash, hash FROM audit WHERE seq = 2");
+      },
+      3,
+      /does not link|altered/,
+    ],
+    [
+      'a row appended with a correct chain hash but no head',
+      (p) => {
+        const db = new Database(p);
+        const last = db.prepare<[], { hash: string }>('SELECT hash FROM audit WHERE seq = 6').get()!;
+        const hash = createHash('sha256').update(last.hash).update(canonicalJson({ seq: 7, at: 1, campaign: null, event: 'forged', details: {} })).digest('hex');
+        db.prepare("INSERT INTO audit VALUES (7, 1, NULL, 'forged', '{}', ?, ?)").run(last.hash, hash);
+        db.close();
+      },
+      null,
+      /head/,
+    ],
+    [
+      'two rows swapped',
+      (p) => {
+        tamper(p, 'UPDATE audit SET seq = 100 WHERE seq = 2');
+        tamper(p, 'UPDATE audit SET seq = 2 WHERE seq = 3');
+        tamper(p, 'UPDATE audit SET seq = 3 WHERE seq = 100');
+      },
+      2,
+      /does not link|altered/,
+    ],
+    ['a re-pointed link', (p) => tamper(p, 'UPDATE audit SET prev_hash = (SELECT prev_hash FROM audit WHERE seq = 3) WHERE seq = 4'), 4, /does not link/],
+  ];
+  for (const [what, change, seq, reason] of cases) {
+    it(`catches ${what}`, () => {
+      const path = build();
+      expect(verifyFile(path).ok).toBe(true);
+      change(path);
+      const result = verifyFile(path);
+      expect(result.ok).toBe(false);
+      if (!result.ok) {
+        expect(result.seq).toBe(seq);
+        expect(result.reason).toMatch(reason);
+      }
+    });
+  }
+
+  it('a whole rewrite, head included, verifies locally: the head reported to the cloud is what shows it', () => {
+    const path = build();
+    const db = openOtaDatabase(path);
+    const reportedHead = new AuditLog(db, clock).head().hash;
+    db.close();
+    tamper(path, 'DELETE FROM audit WHERE seq = 6');
+    const rewrite = openOtaDatabase(path);
+    const prev = rewrite.prepare<[], { hash: string }>('SELECT hash FROM audit WHERE seq = 5').get()!.hash;
+    rewrite.prepare('UPDATE audit_head SET seq = 5, hash = ?').run(prev);
+    const log = new AuditLog(rewrite, clock);
+    expect(log.verify().ok).toBe(true);
+    expect(log.head().hash).not.toBe(reportedHead);
+    rewrite.close();
+  });
+});
