@@ -1,4 +1,5 @@
 import { decodeCommand } from './decode.js';
+import { inventoryCommand } from './inventory.js';
 import { modemInfoCommand } from './modem-info.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
@@ -15,6 +16,7 @@ Commands:
   decode     decode a candump log with a DBC file into JSON lines
   watch      show the live decoded signals of a CAN bus
   modem-info ask the modem on a serial port once: identity, registration, signal, position
+  inventory  the software inventory: per ECU version, hash, RXSWIN (read-only)
 
 Run "tcu-agent <command> --help" for a command's options.
 
@@ -29,6 +31,7 @@ const COMMANDS: Record<string, Command> = {
   decode: decodeCommand,
   watch: watchCommand,
   'modem-info': modemInfoCommand,
+  inventory: inventoryCommand,
 };
 
 export async function tcuAgent(argv: string[], io: CommandIO): Promise<number> {

@@ -1,0 +1,56 @@
+import { join } from 'node:path';
+import { EXIT, parseCommandArgs, requireString, type CommandIO } from '../../core/cli.js';
+import { inventoryReport, readInventory, type InventoryEntry } from '../../ota/inventory.js';
+
+/** The OTA state store's file in a state folder (the same name `ota apply` and the agent use). */
+export const OTA_STORE_FILE = 'ota.db';
+
+export const INVENTORY_HELP = `Usage: tcu-agent inventory --state-dir DIR [--json]
+
+Prints the software inventory (UN R156: software versions recorded and readable): per ECU the
+version, image hash, release counter, RXSWINs, where it came from (factory or an update campaign)
+and when. It changes only when an update is committed. Reads the OTA state store read-only, so it
+is safe while the agent runs.
+
+Options:
+  --state-dir DIR   the OTA state folder (holds ${OTA_STORE_FILE})
+  --json            the JSON the agent reports to the cloud, instead of text
+  -h, --help        this text
+
+Exit codes: 0 done (an empty inventory when no update ever ran), 1 the store could not be read,
+2 usage error.
+`;
+
+export async function inventoryCommand(argv: string[], io: CommandIO): Promise<number> {
+  const { values } = parseCommandArgs(argv, {
+    'state-dir': { type: 'string' },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  });
+  if (values.help) {
+    io.stdout.write(INVENTORY_HELP);
+    return EXIT.OK;
+  }
+  const path = join(requireString(values['state-dir'], '--state-dir'), OTA_STORE_FILE);
+  const entries = readInventory(path);
+  io.stdout.write(values.json ? JSON.stringify(inventoryReport(entries, Date.now())) + '\n' : formatInventory(entries));
+  return EXIT.OK;
+}
+
+export function formatInventory(entries: readonly InventoryEntry[]): string {
+  if (entries.length === 0) return 'no software recorded yet (no update has been committed, no factory software seeded)\n';
+  return (
+    entries
+      .map((e) =>
+        [
+          `${e.ecu}`,
+          `  version         ${e.version ?? 'unknown'}${e.releaseCounter === null ? '' : ` (release counter ${e.releaseCounter})`}`,
+          `  hash            ${e.hash === null ? 'unknown' : `sha256:${e.hash}`}${e.length === null ? '' : `, ${e.length} bytes`}`,
+          `  RXSWIN          ${e.rxswin.length === 0 ? 'none' : e.rxswin.join(', ')}`,
+          `  source          ${e.source}${e.campaign === null ? '' : `, campaign ${e.campaign}`}${e.target === null ? '' : `, target ${e.target}`}`,
+          `  updated         ${new Date(e.updatedAt).toISOString()}`,
+        ].join('\n'),
+      )
+      .join('\n') + '\n'
+  );
+}
