@@ -1,9 +1,8 @@
 import { join } from 'node:path';
 import { EXIT, parseCommandArgs, requireString, type CommandIO } from '../../core/cli.js';
 import { inventoryReport, readInventory, type InventoryEntry } from '../../ota/inventory.js';
+import { OTA_STORE_FILE } from '../ota/apply.js';
 
-/** The OTA state store's file in a state folder (the same name `ota apply` and the agent use). */
-export const OTA_STORE_FILE = 'ota.db';
 
 export const INVENTORY_HELP = `Usage: tcu-agent inventory --state-dir DIR [--json]
 

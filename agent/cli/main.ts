@@ -1,5 +1,6 @@
 import { decodeCommand } from './decode.js';
 import { inventoryCommand } from './inventory.js';
+import { otaCommand } from './ota.js';
 import { modemInfoCommand } from './modem-info.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
@@ -17,6 +18,7 @@ Commands:
   watch      show the live decoded signals of a CAN bus
   modem-info ask the modem on a serial port once: identity, registration, signal, position
   inventory  the software inventory: per ECU version, hash, RXSWIN (read-only)
+  ota apply  one signed update end to end (TUF + Uptane, dir-slots), one JSON line
 
 Run "tcu-agent <command> --help" for a command's options.
 
@@ -32,6 +34,7 @@ const COMMANDS: Record<string, Command> = {
   watch: watchCommand,
   'modem-info': modemInfoCommand,
   inventory: inventoryCommand,
+  ota: otaCommand,
 };
 
 export async function tcuAgent(argv: string[], io: CommandIO): Promise<number> {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { dirname } from 'node:path';
 import type { Clock } from '../../core/clock.js';
 import { TcuError, asTcuError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
@@ -73,7 +74,7 @@ export class Agent {
     // One clock for the whole agent: the injected one, raised to the trusted time (GNSS) when the
     // board's clock is behind it (a power cut without a real-time clock).
     const early: TcuError[] = [];
-    const trusted = new TrustedTimeStore(config.outbox.path, given.clock, (err) => early.push(err));
+    const trusted = new TrustedTimeStore(config.outbox.path === ':memory:' ? undefined : dirname(config.outbox.path), given.clock, (err) => early.push(err));
     const deps = { ...given, clock: trustedClock(given.clock, trusted.time), bootId: given.bootId ?? randomUUID(), trusted };
     // The native serial binding loads only when a modem is configured.
     if (config.modem !== undefined && deps.serialBinding === undefined) deps.serialBinding = (await import('@serialport/bindings-cpp')).autoDetect();

@@ -1,14 +1,14 @@
 /**
  * The agent's trusted time (drivers/gnss/trusted-time.ts): the highest time a trusted source
  * (GNSS) has given, carried forward on the monotonic clock, never going back. Its floor is kept in
- * a small file beside the outbox, written atomically at each housekeeping and at stop, so after a
+ * a small file in the state folder (the outbox's folder; `ota apply --state-dir`), written atomically at each housekeeping and at stop, so after a
  * power cut that reset the board's clock the agent starts from the last trusted time, not 1970.
  *
  * Records are stamped with `trustedClock(...).now()`: the system clock, raised to the floor when
  * the system clock is behind it.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { writeFileAtomic } from '../../core/atomic-file.js';
 import type { Clock } from '../../core/clock.js';
 import { asTcuError, type TcuError } from '../../core/errors.js';
@@ -20,10 +20,10 @@ export class TrustedTimeStore {
   readonly time: TrustedTime;
   private readonly path: string | undefined;
 
-  /** `outboxPath` ':memory:' keeps nothing on disk. Problems reading the file go to `report`. */
-  constructor(outboxPath: string, clock: Clock, report: (err: TcuError) => void) {
+  /** `stateDir` undefined keeps nothing on disk. Problems reading the file go to `report`. */
+  constructor(stateDir: string | undefined, clock: Clock, report: (err: TcuError) => void) {
     this.time = new TrustedTime({ clock });
-    this.path = outboxPath === ':memory:' ? undefined : join(dirname(outboxPath), TRUSTED_TIME_FILE);
+    this.path = stateDir === undefined ? undefined : join(stateDir, TRUSTED_TIME_FILE);
     if (this.path === undefined || !existsSync(this.path)) return;
     try {
       this.time.restore(JSON.parse(readFileSync(this.path, 'utf8')));

@@ -155,6 +155,11 @@ export class RepositoryBuilder {
     return file;
   }
 
+  /** The names of the targets listed now. */
+  targetNames(): string[] {
+    return Object.keys(this.targets.signed.targets);
+  }
+
   removeTarget(name: string): boolean {
     this.pendingTargets.delete(name);
     if (!(name in this.targets.signed.targets)) return false;

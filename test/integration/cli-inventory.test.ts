@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { OTA_STORE_FILE } from '../../agent/cli/inventory.js';
+import { OTA_STORE_FILE } from '../../agent/ota/apply.js';
 import { CampaignStore } from '../../ota/campaign/index.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { runAgent } from '../helpers/cli.js';

@@ -16,10 +16,9 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('the trusted time across a power cut', () => {
-  it('keeps the floor in a file beside the outbox, so a board whose clock reset starts from it', () => {
-    const outbox = join(dir, 'outbox.db');
+  it('keeps the floor in a file in the state folder, so a board whose clock reset starts from it', () => {
     const before = new FakeClock(JAN_2026 - 86_400_000); // the board's clock is a day behind
-    const first = new TrustedTimeStore(outbox, before, () => undefined);
+    const first = new TrustedTimeStore(dir, before, () => undefined);
     expect(first.time.observe('gnss', JAN_2026)).toMatchObject({ accepted: true });
     const stamps = trustedClock(before, first.time);
     expect(stamps.now()).toBe(JAN_2026);
@@ -29,7 +28,7 @@ describe('the trusted time across a power cut', () => {
     expect(JSON.parse(readFileSync(join(dir, TRUSTED_TIME_FILE), 'utf8'))).toMatchObject({ version: 1, utcMs: JAN_2026 + 5000, source: 'gnss' });
 
     const afterCut = new FakeClock(0); // 1970: the real-time clock lost its power
-    const second = new TrustedTimeStore(outbox, afterCut, () => undefined);
+    const second = new TrustedTimeStore(dir, afterCut, () => undefined);
     expect(trustedClock(afterCut, second.time).now()).toBe(JAN_2026 + 5000);
     expect(second.time.isTrusted()).toBe(false); // restored, not observed this run
     // A source behind the floor is refused; the clock never goes back.
@@ -37,14 +36,14 @@ describe('the trusted time across a power cut', () => {
     expect(trustedClock(afterCut, second.time).now()).toBe(JAN_2026 + 5000);
   });
 
-  it('ignores an unreadable file with a TIME_UNTRUSTED report, and keeps nothing for an in-memory outbox', () => {
+  it('ignores an unreadable file with a TIME_UNTRUSTED report, and keeps nothing without a state folder', () => {
     writeFileSync(join(dir, TRUSTED_TIME_FILE), '{"version": 1, "utcMs": "soon"');
     const reports: TcuError[] = [];
-    const store = new TrustedTimeStore(join(dir, 'outbox.db'), new FakeClock(JAN_2026), (e) => reports.push(e));
+    const store = new TrustedTimeStore(dir, new FakeClock(JAN_2026), (e) => reports.push(e));
     expect(reports.map((e) => e.code)).toEqual(['TIME_UNTRUSTED']);
     expect(store.time.floor()).toBeUndefined();
 
-    const memory = new TrustedTimeStore(':memory:', new FakeClock(JAN_2026), () => undefined);
+    const memory = new TrustedTimeStore(undefined, new FakeClock(JAN_2026), () => undefined);
     memory.time.observe('gnss', JAN_2026);
     memory.save();
     expect(readdirSync(dir)).toEqual([TRUSTED_TIME_FILE]); // only the file written above

@@ -1,0 +1,188 @@
+/**
+ * One update end to end, as a workshop (or a test) runs it with `tcu-agent ota apply`: refresh
+ * both repositories (TUF, tuf-js), agree on a target (Uptane: director and image), check the
+ * preconditions, download it (resumable, verified while streaming), install it to the inactive
+ * dir-slots slot, "reboot" (close everything and start again from the state folder, as a real
+ * reboot would), health-check the new slot, commit it or roll back. Everything between runs lives
+ * in the state folder: trusted metadata, the trusted time, the campaign store (inventory, release
+ * counters, audit log), downloads.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Clock } from '../../core/clock.js';
+import { TcuError, asTcuError, type ErrorCode } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import { CampaignRunner, CampaignStore, type CampaignHooks, type ConsentAnswer, type PreconditionResult } from '../../ota/campaign/index.js';
+import { downloadTarget } from '../../ota/download/index.js';
+import { DirSlotsBackend, readCurrent, slotFileName, verifySlot } from '../../ota/install/index.js';
+import { TrustedRepository } from '../../ota/tuf/index.js';
+import type { OtaOutcome, VehicleState, VerifiedTarget } from '../../ota/types.js';
+import { resolveUpdate } from '../../ota/uptane.js';
+import { TrustedTimeStore } from '../runtime/trusted-time.js';
+
+export const OTA_STORE_FILE = 'ota.db';
+
+export interface ApplyOptions {
+  imageRepo: string;
+  directorRepo: string;
+  stateDir: string;
+  hardwareId: string;
+  slotsDir: string;
+  vin?: string;
+  vehicle: VehicleState;
+  /** The reference time for metadata expiry (`--now`). */
+  now?: Date;
+  clock: Clock;
+  logger: Logger;
+}
+
+/** Codes that mean "refused: this is not a trustworthy update" (exit 3). */
+const SECURITY: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'OTA_METADATA',
+  'OTA_SIGNATURE',
+  'OTA_EXPIRED',
+  'OTA_ROLLBACK',
+  'OTA_ROOT_ROTATION',
+  'OTA_CLOCK',
+  'OTA_TARGET_NAME',
+  'OTA_TARGET_MISMATCH',
+  'OTA_ENDLESS_DATA',
+  'OTA_REPO_DISAGREE',
+  'OTA_HARDWARE_ID',
+  'OTA_DOWNGRADE',
+]);
+const DEFERRED: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['OTA_PRECONDITION', 'OTA_NETWORK_POLICY']);
+
+export function outcomeOf(err: TcuError, target: string | null): OtaOutcome {
+  const result = SECURITY.has(err.code) ? 'rejected' : DEFERRED.has(err.code) ? 'deferred' : 'failed';
+  return { result, code: err.code, target, detail: err.message };
+}
+
+/** The vehicle's state against the target's preconditions (UN R156: a safe state, enough energy). */
+export function checkPreconditions(target: VerifiedTarget, v: VehicleState): PreconditionResult {
+  const p = target.custom.preconditions ?? {};
+  const refuse = (detail: string): PreconditionResult => ({ ok: false, code: 'OTA_PRECONDITION', detail });
+  if (p.minSocPercent !== undefined) {
+    if (v.socPercent === undefined) return refuse(`state of charge unknown (at least ${p.minSocPercent} % required)`);
+    if (v.socPercent < p.minSocPercent) return refuse(`state of charge ${v.socPercent} % is below the ${p.minSocPercent} % required`);
+  }
+  if (p.parked && v.parked !== true) return refuse('the vehicle must be parked');
+  if (p.ignitionOff && v.ignitionOff !== true) return refuse('the ignition must be off');
+  if (p.workshopOnly && v.workshop !== true) return refuse('this update is installed in a workshop only');
+  return { ok: true };
+}
+
+function consentOf(v: VehicleState): ConsentAnswer {
+  return v.consent === true ? 'given' : v.consent === false ? 'refused' : 'pending';
+}
+
+/** Where a target file is served: `<repo>/targets/<name>` (consistent_snapshot false). */
+export function targetLocation(repo: string, name: string): string {
+  if (/^(https?|file):\/\//.test(repo)) return `${repo.replace(/\/+$/, '')}/targets/${name.split('/').map(encodeURIComponent).join('/')}`;
+  return join(repo, 'targets', ...name.split('/'));
+}
+
+export async function applyUpdate(o: ApplyOptions): Promise<OtaOutcome> {
+  mkdirSync(o.stateDir, { recursive: true });
+  const trusted = new TrustedTimeStore(o.stateDir, o.clock, (err) => o.logger.warn({ code: err.code, err: err.message }, 'trusted time file ignored'));
+  const ecu = o.hardwareId;
+  let target: VerifiedTarget | undefined;
+  try {
+    const refreshOptions = o.now === undefined ? {} : { now: o.now };
+    const repo = (name: string, source: string): TrustedRepository => new TrustedRepository({ name, stateDir: o.stateDir, source, trustedTime: trusted.time });
+    const image = await repo('image', o.imageRepo).refresh(refreshOptions);
+    const director = await repo('director', o.directorRepo).refresh(refreshOptions);
+    const installed = withStore(o, (store) => store.inventory.get(ecu));
+    const resolution = resolveUpdate({
+      director,
+      image,
+      hardwareId: o.hardwareId,
+      ...(installed === null ? {} : { installed: { ...(installed.target === null ? {} : { name: installed.target }), ...(installed.hash === null ? {} : { hashes: { sha256: installed.hash } }), ...(installed.releaseCounter === null ? {} : { releaseCounter: installed.releaseCounter }) } }),
+    });
+    if (resolution.kind === 'up-to-date') {
+      return { result: 'up-to-date', code: 'UP_TO_DATE', target: resolution.target?.name ?? null, detail: resolution.target ? `${resolution.target.name} is installed` : 'nothing to install for this hardware' };
+    }
+    target = resolution.target;
+    return await install(o, target, ecu);
+  } catch (err) {
+    return outcomeOf(asTcuError(err, 'OTA_FETCH'), target?.name ?? null);
+  } finally {
+    try {
+      trusted.save();
+    } catch (err) {
+      o.logger.warn({ err: (err as Error).message }, 'trusted time not saved');
+    }
+  }
+}
+
+function withStore<T>(o: ApplyOptions, fn: (store: CampaignStore) => T): T {
+  const store = CampaignStore.open({ path: join(o.stateDir, OTA_STORE_FILE), clock: o.clock });
+  try {
+    return fn(store);
+  } finally {
+    store.close();
+  }
+}
+
+/** The campaign with dir-slots: install, "reboot" (reopen everything), health check, commit. */
+async function install(o: ApplyOptions, target: VerifiedTarget, ecu: string): Promise<OtaOutcome> {
+  const downloads = join(o.stateDir, 'downloads');
+  mkdirSync(downloads, { recursive: true });
+  let rebooted = false;
+  const hooks: CampaignHooks = {
+    download: async (t, signal) => {
+      const sha256 = t.hashes['sha256'];
+      if (sha256 === undefined) throw new TcuError('OTA_METADATA', `target ${t.name} has no sha256 hash`);
+      const dest = join(downloads, slotFileName(t.name));
+      await downloadTarget({ url: targetLocation(o.imageRepo, t.name), dest, length: t.length, sha256, clock: o.clock, signal });
+      return dest;
+    },
+    preconditions: async (t) => checkPreconditions(t, o.vehicle),
+    consent: async () => consentOf(o.vehicle),
+    // After the "reboot": the slot now active holds exactly what its manifest says.
+    healthCheck: async () => {
+      const active = readCurrent(o.slotsDir);
+      if (active === null) return { ok: false, detail: 'no active slot' };
+      try {
+        await verifySlot(o.slotsDir, active);
+        return { ok: true, checks: { slot: true } };
+      } catch (err) {
+        return { ok: false, detail: (err as Error).message, checks: { slot: false } };
+      }
+    },
+    reboot: () => {
+      rebooted = true;
+    },
+    onReport: (state, details) => o.logger.info({ state, ...details }, 'campaign'),
+  };
+  const run = async (resume: boolean): Promise<ReturnType<CampaignStore['current']>> => {
+    const store = CampaignStore.open({ path: join(o.stateDir, OTA_STORE_FILE), clock: o.clock });
+    try {
+      const runner = new CampaignRunner({ store, backend: DirSlotsBackend.open({ dir: o.slotsDir, clock: o.clock }), hooks, clock: o.clock, ecu, logger: o.logger });
+      const before = await runner.resume();
+      if (resume || (before !== null && !isOver(before.state) && before.target.name === target.name)) return before;
+      if (before !== null && !isOver(before.state)) await runner.cancel('OTA_CANCELLED', `superseded by ${target.name}`);
+      return await runner.start(target, { ecu });
+    } finally {
+      store.close();
+    }
+  };
+  let campaign = await run(false);
+  if (rebooted) campaign = await run(true);
+  if (campaign === null) throw new TcuError('OTA_STATE', 'the campaign store holds no campaign');
+  switch (campaign.state) {
+    case 'succeeded':
+      return { result: 'installed', code: 'OK', target: target.name, detail: `${target.name}${target.custom.version ? ` ${target.custom.version}` : ''} installed and committed` };
+    case 'rolled-back':
+      return { result: 'failed', code: campaign.code ?? 'OTA_HEALTH', target: target.name, detail: campaign.detail ?? 'rolled back' };
+    case 'failed':
+      return outcomeOf(new TcuError((campaign.code ?? 'OTA_INSTALL') as ErrorCode, campaign.detail ?? 'failed'), target.name);
+    default:
+      // Waiting: consent, preconditions or the network policy deferred it.
+      return { result: 'deferred', code: campaign.code ?? 'OTA_PRECONDITION', target: target.name, detail: campaign.detail ?? `waiting (${campaign.state})` };
+  }
+}
+
+function isOver(state: string): boolean {
+  return state === 'succeeded' || state === 'failed' || state === 'rolled-back';
+}
