@@ -8,6 +8,7 @@ export const NATIVE_EXTERNALS = ['socketcan', 'better-sqlite3', 'serialport', '@
 const programs = [
   { entry: 'agent/cli/tcu-agent.ts', out: 'dist/tcu-agent.mjs' },
   { entry: 'hw-emulator/cli/tcu-emulator.ts', out: 'dist/tcu-emulator.mjs' },
+  { entry: 'ota/cli/tcu-ota.ts', out: 'dist/tcu-ota.mjs' },
 ];
 
 for (const p of programs) {
