@@ -50,8 +50,9 @@ export class StatusPublisher {
     return target === undefined ? Promise.resolve(false) : this.send(target, true, this.last);
   }
 
-  /** A connection is up: the last status, online. */
-  online(target: StatusTarget): void {
+  /** A connection is up: `fresh` (the status now) when given, else the last one, online. */
+  online(target: StatusTarget, fresh?: Record<string, unknown>): void {
+    if (fresh !== undefined) this.last = { ...fresh };
     void this.send(target, true, this.last);
   }
 

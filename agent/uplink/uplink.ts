@@ -11,7 +11,7 @@
 import { connect as mqttConnect, type IClientPublishOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { TimerHandle } from '../../core/clock.js';
 import { Counters } from '../../core/counters.js';
-import { TcuError } from '../../core/errors.js';
+import { TcuError, asTcuError } from '../../core/errors.js';
 import { backoffDelay } from './backoff.js';
 import { CommandProcessor, type CommandHandler } from './commands.js';
 import { UplinkEmitter, type UplinkEvents, type UplinkState } from './events.js';
@@ -138,6 +138,15 @@ export class Uplink {
    */
   setMinPriority(priority: number): void {
     this.sender.setMinPriority(priority);
+  }
+
+  private freshStatus(): Record<string, unknown> | undefined {
+    try {
+      return this.o.statusProvider?.();
+    } catch (err) {
+      this.events.report(asTcuError(err, 'UPLINK_INTERNAL', 'the status could not be built'));
+      return undefined;
+    }
   }
 
   /** While not allowed (no network registration), stay disconnected and do not try to connect. */
@@ -269,7 +278,8 @@ export class Uplink {
         this.events.report(new TcuError('UPLINK_SUBSCRIBE', `cannot subscribe to ${this.topics.commandFilter}: ${refused.message}`, { cause: refused, details: { topic: this.topics.commandFilter } }));
       }
     });
-    this.status.online(client);
+    // The status now, not the last heartbeat's: a reconnection often follows a change (coverage).
+    this.status.online(client, this.freshStatus());
     this.sender.attach(
       {
         publish: (topic, payload, done) => {

@@ -100,12 +100,17 @@ export class GnssReceiver {
   epoch(second: number, utcMs: number, point: TrackPoint, sky: SkyCondition): GnssEpoch | undefined {
     if (this.onSinceS === undefined) return undefined;
     const lost = sky === 'lost';
-    if (lost) this.wasLost = true;
-    else if (this.wasLost) {
+    let skyChanged = false;
+    if (lost) {
+      skyChanged = !this.wasLost;
+      this.wasLost = true;
+    } else if (this.wasLost) {
       this.wasLost = false;
+      skyChanged = true;
       this.fixFromS = Math.max(this.fixFromS, second + REACQUIRE_S);
     }
-    if (second % 10 === 0 || this.target === 0) {
+    // A new draw every 10 s, and at once when the sky changes (out of a tunnel: satellites return).
+    if (second % 10 === 0 || this.target === 0 || skyChanged) {
       const range = lost ? [0, 2] : point.road === 'highway' ? [9, 12] : point.phase === 'parked' ? [5, 8] : [6, 10];
       this.target = randomInt(this.rng, range[0]!, range[1]!);
       this.hdopJitter = uniform(this.rng, 0.9, 1.1);

@@ -263,7 +263,11 @@ export class ModemSimulator {
   /** `<stat>` is 2 (searching) for `ms`, then the registration is evaluated again. */
   private registerAfter(ms: number): void {
     this.attachingUntil = this.elapsed() + ms;
-    this.after(ms, () => this.refreshRegistration());
+    this.after(ms, () => {
+      // The attach ends here, whatever the clock reads: a timer may fire a hair before its deadline.
+      this.attachingUntil = 0;
+      this.refreshRegistration();
+    });
   }
 
   /** Re-evaluates the registration; sends +CREG/+CGREG/+CEREG/+C5GREG codes as each `<n>` asks. */
