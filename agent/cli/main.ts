@@ -1,10 +1,3 @@
-import { decodeCommand } from './decode.js';
-import { inventoryCommand } from './inventory.js';
-import { otaCommand } from './ota.js';
-import { modemInfoCommand } from './modem-info.js';
-import { runCommand } from './run.js';
-import { statusCommand } from './status.js';
-import { watchCommand } from './watch.js';
 import { EXIT, runMain, type CommandIO } from '../../core/cli.js';
 
 const HELP = `Usage: tcu-agent <command> [options]
@@ -27,14 +20,19 @@ Exit codes: 0 success, 1 runtime failure, 2 usage error or invalid input file.
 
 type Command = (argv: string[], io: CommandIO) => Promise<number>;
 
-const COMMANDS: Record<string, Command> = {
-  run: runCommand,
-  status: statusCommand,
-  decode: decodeCommand,
-  watch: watchCommand,
-  'modem-info': modemInfoCommand,
-  inventory: inventoryCommand,
-  ota: otaCommand,
+/**
+ * Each command is loaded when it runs: the bundle evaluates a command's modules (tuf-js for `ota`,
+ * the serial binding for `modem-info`, ...) only for that command, which keeps `run` on a board
+ * smaller in memory.
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  run: async () => (await import('./run.js')).runCommand,
+  status: async () => (await import('./status.js')).statusCommand,
+  decode: async () => (await import('./decode.js')).decodeCommand,
+  watch: async () => (await import('./watch.js')).watchCommand,
+  'modem-info': async () => (await import('./modem-info.js')).modemInfoCommand,
+  inventory: async () => (await import('./inventory.js')).inventoryCommand,
+  ota: async () => (await import('./ota.js')).otaCommand,
 };
 
 export async function tcuAgent(argv: string[], io: CommandIO): Promise<number> {
@@ -47,11 +45,11 @@ export async function tcuAgent(argv: string[], io: CommandIO): Promise<number> {
     io.stdout.write(HELP);
     return EXIT.OK;
   }
-  const command = COMMANDS[name];
-  if (command === undefined) {
+  const load = COMMANDS[name];
+  if (load === undefined) {
     io.stderr.write(`error CLI_USAGE: unknown command "${name}"\n\n${HELP}`);
     return EXIT.USAGE;
   }
-  return runMain(() => command(rest, io), io);
+  return runMain(async () => (await load())(rest, io), io);
 }
 
