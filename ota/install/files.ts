@@ -1,20 +1,11 @@
 /** File helpers for the install backends: a streamed copy that hashes, folder fsync, error mapping. */
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { TcuError, type ErrorCode } from '../../core/errors.js';
 
 const CHUNK = 1024 * 1024;
 
-/** fsync of a folder, so renames and new entries in it survive a power cut. */
-export function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
+export { fsyncDir } from '../../core/atomic-file.js';
 
 export interface Hashed {
   sha256: string;

@@ -1,6 +1,6 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../core/atomic-file.js';
+import { fsyncDir, writeFileAtomic, writeFileDurable } from '../../core/atomic-file.js';
 import { TcuError, asTcuError } from '../../core/errors.js';
 import type { TufRole } from '../repo/metadata.js';
 import type { RoleVersions } from './verify-set.js';
@@ -77,11 +77,11 @@ export function commitFiles(dir: string, changed: ReadonlyMap<MetadataFile, Buff
       if (!existsSync(current)) continue;
       const bytes = readFileSync(current);
       if (!isJson(bytes)) continue; // a damaged file never replaces a good previous copy
-      writeDurable(join(previousDir, `${name}.tmp`), bytes);
+      writeFileDurable(join(previousDir, `${name}.tmp`), bytes);
       renameSync(join(previousDir, `${name}.tmp`), join(previousDir, name));
     }
     fsyncDir(previousDir);
-    for (const [name, bytes] of changed) writeDurable(join(dir, `${name}.new`), bytes);
+    for (const [name, bytes] of changed) writeFileDurable(join(dir, `${name}.new`), bytes);
     // The commit point: writeFileAtomic fsyncs the folder, which also makes the .new names durable.
     writeFileAtomic(join(dir, JOURNAL), JSON.stringify({ files: names }));
   } catch (err) {
@@ -114,26 +114,6 @@ export function recoverCommit(dir: string): void {
     for (const name of METADATA_FILES) rmSync(join(dir, `${name}.new`), { force: true });
   } catch (err) {
     throw asTcuError(err, 'OTA_STATE', `cannot finish a commit of trusted metadata in ${dir}`);
-  }
-}
-
-function writeDurable(path: string, bytes: Uint8Array): void {
-  const fd = openSync(path, 'w', 0o600);
-  try {
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }
 
