@@ -11,11 +11,15 @@ const DBC = 'hw-emulator/dbc/vw_mqb.dbc';
 const dir = mkdtempSync(join(tmpdir(), 'tcu-e2e-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Each child's end (its stdio closed), listened to from the spawn: a 'close' is never missed. */
+/** Each child's end (its stdio closed) and its standard error, listened to from the spawn: nothing is missed. */
 const closed = new WeakMap<ChildProcessWithoutNullStreams, Promise<number | null>>();
+const stderrOf = new WeakMap<ChildProcessWithoutNullStreams, { text: string }>();
 
 function start(program: string, args: string[]): ChildProcessWithoutNullStreams {
   const child = spawn(process.execPath, [`dist/${program}.mjs`, ...args]);
+  const err = { text: '' };
+  stderrOf.set(child, err);
+  child.stderr.on('data', (c: Buffer) => (err.text += c.toString()));
   closed.set(child, new Promise((resolve) => child.on('close', (code: number | null) => resolve(code))));
   return child;
 }
@@ -83,11 +87,9 @@ describe('emulator and agent, end to end', () => {
     const agent = start('tcu-agent', ['watch', '--dbc', DBC, '--socketcand', `127.0.0.1:${socketcand.port}`, '--json', '--duration', '1']);
     const statuses: { frames: number; unknownIds: number }[] = [];
     for await (const line of lines(agent)) statuses.push(JSON.parse(line) as (typeof statuses)[number]);
-    let summary = '';
-    emulator.stderr.on('data', (c: Buffer) => (summary += c.toString()));
     expect(await exited(agent)).toBe(0);
     expect(await exited(emulator)).toBe(0);
-    const stopped = JSON.parse(summary.trim().split('\n').at(-1)!) as { frames: number; candump: { written: number; dropped: number }; socketcand: { framesSent: number; framesDropped: number } };
+    const stopped = JSON.parse(stderrOf.get(emulator)!.text.trim().split('\n').at(-1)!) as { frames: number; candump: { written: number; dropped: number }; socketcand: { framesSent: number; framesDropped: number } };
     // Thousands of frames a second at the least (a paced run of this DBC sends about 1,100/s).
     expect(stopped.frames).toBeGreaterThan(20_000);
     expect(stopped.candump.written + stopped.candump.dropped).toBe(stopped.frames);
