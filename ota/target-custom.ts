@@ -64,6 +64,11 @@ export function parseTargetCustom(raw: unknown, where = 'custom'): TargetCustom 
       });
       rollout.stages = [...(stages as number[])];
     }
+    if (ro['stage'] !== undefined) {
+      if (rollout.stages === undefined) throw bad(`${p}.stage`, 'needs stages');
+      setIf(rollout, 'stage', integer(ro['stage'], `${p}.stage`, 0, rollout.stages.length - 1));
+    }
+    setIf(rollout, 'paused', bool(ro['paused'], `${p}.paused`));
     out.rollout = rollout;
   }
   return out;

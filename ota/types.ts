@@ -38,6 +38,10 @@ export interface TargetCustom {
     campaign?: string;
     /** Cumulative percentages of the fleet per stage, e.g. [1, 10, 50, 100]. */
     stages?: number[];
+    /** Index into `stages` of the current stage (absent: 0). Set by the director (`tcu-ota rollout`). */
+    stage?: number;
+    /** True: no vehicle starts this update now (`tcu-ota rollout pause`, or the automatic pause). */
+    paused?: boolean;
   };
 }
 

@@ -1,4 +1,5 @@
 import { TcuError } from '../core/errors.js';
+import { rolloutEligibility, type RolloutIneligibility } from './rollout.js';
 import { parseTargetCustom } from './target-custom.js';
 import { checkTargetName } from './tuf/target-name.js';
 import type { TrustedTarget } from './tuf/verify-set.js';
@@ -19,6 +20,9 @@ import type { TargetCustom, VerifiedTarget } from './types.js';
  *    `releaseCounter` the director states must be the image's (OTA_REPO_DISAGREE).
  * 4. Already installed (same sha256): up to date. A release counter (the image repository's;
  *    absent counts as 0) lower than the installed one: OTA_DOWNGRADE, however well signed.
+ * 5. Staged rollout (ota/rollout.ts, on the merged `custom.rollout`): a vehicle whose VIN is not in
+ *    the current stage, or a paused rollout, is up to date with a `reason` (and the target it was
+ *    not offered). A downgrade is refused before this, whatever the stage.
  *
  * The result's `custom` is the image repository's (what the software is), with the director's
  * `preconditions`, `network` and `rollout` in place of the image's where the director gives them
@@ -51,9 +55,14 @@ export interface ResolveUpdateOptions {
   installed?: InstalledSoftware;
   /** A director with targets, none for our hardware: refuse (default) or report up to date. */
   foreignTargets?: 'refuse' | 'up-to-date';
+  /** The vehicle's VIN: its place in a staged rollout (without one, only a stage at 100 % applies). */
+  vin?: string;
 }
 
-export type UpdateResolution = { kind: 'up-to-date'; target?: VerifiedTarget } | { kind: 'update'; target: VerifiedTarget };
+export type UpdateResolution =
+  /** Nothing to do: no target, the target installed already, or (with `reason`) not offered to this vehicle yet. */
+  | { kind: 'up-to-date'; target?: VerifiedTarget; reason?: RolloutIneligibility; detail?: string }
+  | { kind: 'update'; target: VerifiedTarget };
 
 const HEX = /^[0-9a-f]+$/;
 
@@ -113,6 +122,8 @@ export function resolveUpdate(options: ResolveUpdateOptions): UpdateResolution {
       details: { target: name, releaseCounter: counter, installed: installedCounter },
     });
   }
+  const eligibility = rolloutEligibility(target.custom, options.vin);
+  if (!eligibility.eligible) return { kind: 'up-to-date', target, reason: eligibility.reason, detail: eligibility.detail };
   return { kind: 'update', target };
 }
 

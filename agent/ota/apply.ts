@@ -12,15 +12,16 @@ import { join } from 'node:path';
 import type { Clock } from '../../core/clock.js';
 import { TcuError, asTcuError, type ErrorCode } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import { CampaignRunner, CampaignStore, type CampaignHooks, type ConsentAnswer, type PreconditionResult } from '../../ota/campaign/index.js';
+import { CampaignRunner, CampaignStore, type CampaignHooks, type ConsentAnswer } from '../../ota/campaign/index.js';
 import { downloadTarget } from '../../ota/download/index.js';
 import { DirSlotsBackend, readCurrent, slotFileName, verifySlot } from '../../ota/install/index.js';
 import { TrustedRepository } from '../../ota/tuf/index.js';
 import type { OtaOutcome, VehicleState, VerifiedTarget } from '../../ota/types.js';
 import { resolveUpdate } from '../../ota/uptane.js';
 import { TrustedTimeStore } from '../runtime/trusted-time.js';
+import { OTA_STORE_FILE, checkPreconditions, outcomeOf, targetLocation } from './shared.js';
 
-export const OTA_STORE_FILE = 'ota.db';
+export { OTA_STORE_FILE, checkPreconditions, outcomeOf, targetLocation } from './shared.js';
 
 export interface ApplyOptions {
   imageRepo: string;
@@ -36,50 +37,8 @@ export interface ApplyOptions {
   logger: Logger;
 }
 
-/** Codes that mean "refused: this is not a trustworthy update" (exit 3). */
-const SECURITY: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'OTA_METADATA',
-  'OTA_SIGNATURE',
-  'OTA_EXPIRED',
-  'OTA_ROLLBACK',
-  'OTA_ROOT_ROTATION',
-  'OTA_CLOCK',
-  'OTA_TARGET_NAME',
-  'OTA_TARGET_MISMATCH',
-  'OTA_ENDLESS_DATA',
-  'OTA_REPO_DISAGREE',
-  'OTA_HARDWARE_ID',
-  'OTA_DOWNGRADE',
-]);
-const DEFERRED: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['OTA_PRECONDITION', 'OTA_NETWORK_POLICY']);
-
-export function outcomeOf(err: TcuError, target: string | null): OtaOutcome {
-  const result = SECURITY.has(err.code) ? 'rejected' : DEFERRED.has(err.code) ? 'deferred' : 'failed';
-  return { result, code: err.code, target, detail: err.message };
-}
-
-/** The vehicle's state against the target's preconditions (UN R156: a safe state, enough energy). */
-export function checkPreconditions(target: VerifiedTarget, v: VehicleState): PreconditionResult {
-  const p = target.custom.preconditions ?? {};
-  const refuse = (detail: string): PreconditionResult => ({ ok: false, code: 'OTA_PRECONDITION', detail });
-  if (p.minSocPercent !== undefined) {
-    if (v.socPercent === undefined) return refuse(`state of charge unknown (at least ${p.minSocPercent} % required)`);
-    if (v.socPercent < p.minSocPercent) return refuse(`state of charge ${v.socPercent} % is below the ${p.minSocPercent} % required`);
-  }
-  if (p.parked && v.parked !== true) return refuse('the vehicle must be parked');
-  if (p.ignitionOff && v.ignitionOff !== true) return refuse('the ignition must be off');
-  if (p.workshopOnly && v.workshop !== true) return refuse('this update is installed in a workshop only');
-  return { ok: true };
-}
-
 function consentOf(v: VehicleState): ConsentAnswer {
   return v.consent === true ? 'given' : v.consent === false ? 'refused' : 'pending';
-}
-
-/** Where a target file is served: `<repo>/targets/<name>` (consistent_snapshot false). */
-export function targetLocation(repo: string, name: string): string {
-  if (/^(https?|file):\/\//.test(repo)) return `${repo.replace(/\/+$/, '')}/targets/${name.split('/').map(encodeURIComponent).join('/')}`;
-  return join(repo, 'targets', ...name.split('/'));
 }
 
 export async function applyUpdate(o: ApplyOptions): Promise<OtaOutcome> {
@@ -97,9 +56,12 @@ export async function applyUpdate(o: ApplyOptions): Promise<OtaOutcome> {
       director,
       image,
       hardwareId: o.hardwareId,
+      ...(o.vin === undefined ? {} : { vin: o.vin }),
       ...(installed === null ? {} : { installed: { ...(installed.target === null ? {} : { name: installed.target }), ...(installed.hash === null ? {} : { hashes: { sha256: installed.hash } }), ...(installed.releaseCounter === null ? {} : { releaseCounter: installed.releaseCounter }) } }),
     });
     if (resolution.kind === 'up-to-date') {
+      // With a reason, a staged rollout has not reached this vehicle (or is paused): nothing installed.
+      if (resolution.reason !== undefined) return { result: 'up-to-date', code: 'UP_TO_DATE', target: resolution.target?.name ?? null, detail: `${resolution.reason}: ${resolution.detail ?? ''}` };
       return { result: 'up-to-date', code: 'UP_TO_DATE', target: resolution.target?.name ?? null, detail: resolution.target ? `${resolution.target.name} is installed` : 'nothing to install for this hardware' };
     }
     target = resolution.target;

@@ -1,20 +1,45 @@
 import { EXIT, runMain, type CommandIO } from '../../core/cli.js';
+import { systemClock } from '../../core/clock.js';
+import { addCommand } from './add.js';
+import type { CliDeps, Command } from './common.js';
+import { initCommand } from './init.js';
+import { keygenCommand } from './keygen.js';
+import { publishCommand } from './publish.js';
+import { rolloutCommand } from './rollout.js';
+import { serveCommand } from './serve.js';
+import { statusCommand } from './status.js';
 
 const HELP = `Usage: tcu-ota <command> [options]
 
 The fleet operator's tool: keys, signed TUF repositories (image and director), staged rollouts.
 
+Commands:
+  keygen    an Ed25519 key pair (TUF key format)
+  init      a new repository: root with thresholds and expiries, empty targets, snapshot, timestamp
+  add       a target file with its custom fields, signed by the targets keys
+  publish   a new snapshot and timestamp
+  rollout   create | advance | pause | resume | abort | list: staged rollouts in the director
+  status    campaign reports summarised per stage; automatic pause over a failure threshold
+  serve     a repository over HTTP with Range, for development
+
 Run "tcu-ota <command> --help" for a command's options.
 
-Exit codes: 0 success, 1 runtime failure, 2 usage error or invalid input file.
+Exit codes: 0 success, 1 runtime failure, 2 usage error or invalid input file
+(status: 3 when a stage is over the failure threshold).
 `;
 
-type Command = (argv: string[], io: CommandIO) => Promise<number>;
-
 /** The commands; each lives in its own file in ota/cli/. */
-const COMMANDS: Record<string, Command> = {};
+const COMMANDS: Record<string, Command> = {
+  keygen: keygenCommand,
+  init: initCommand,
+  add: addCommand,
+  publish: publishCommand,
+  rollout: rolloutCommand,
+  status: statusCommand,
+  serve: serveCommand,
+};
 
-export async function tcuOta(argv: string[], io: CommandIO): Promise<number> {
+export async function tcuOta(argv: string[], io: CommandIO, deps: CliDeps = { clock: systemClock() }): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined) {
     io.stderr.write(HELP);
@@ -29,5 +54,5 @@ export async function tcuOta(argv: string[], io: CommandIO): Promise<number> {
     io.stderr.write(`error CLI_USAGE: unknown command "${name}"\n\n${HELP}`);
     return EXIT.USAGE;
   }
-  return runMain(() => command(rest, io), io);
+  return runMain(() => command(rest, io, deps), io);
 }

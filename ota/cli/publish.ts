@@ -1,0 +1,51 @@
+import { EXIT, type CommandIO } from '../../core/cli.js';
+import { loadRepository, resignAndWrite, withRepositoryLock } from '../fleet/repo-io.js';
+import { roleSigners } from '../fleet/signing.js';
+import { tufDate } from '../repo/index.js';
+import { EXPIRES_HELP, EXPIRES_OPTION, HELP_OPTION, expiriesFrom, keyFiles, note, parseOptions, printJson, required, type CliDeps } from './common.js';
+
+export const PUBLISH_HELP = `Usage: tcu-ota publish --repo DIR --snapshot-key FILE... --timestamp-key FILE...
+                        [--expires ROLE=DURATION ...]
+
+Signs a new snapshot.json (naming targets.json as it is, including one staged by "tcu-ota add")
+and a new timestamp.json (naming that snapshot), each with a fresh expiry, and writes them
+(targets first, timestamp last). Run it after adding targets, and before the timestamp expires
+(a day by default): vehicles refuse expired metadata. Prints the versions as JSON.
+
+Options:
+  --repo DIR                 the repository
+  --snapshot-key FILE...     snapshot keys (private) reaching the snapshot threshold
+  --timestamp-key FILE...    timestamp keys (private) reaching the timestamp threshold
+${EXPIRES_HELP}
+  -h, --help                 this text
+
+Exit codes: 0 published, 1 could not read or write, 2 usage error (keys that are not the role's or
+below its threshold).
+`;
+
+export async function publishCommand(argv: string[], io: CommandIO, deps: CliDeps): Promise<number> {
+  const values = parseOptions(argv, {
+    repo: { type: 'string' },
+    'snapshot-key': { type: 'string', multiple: true },
+    'timestamp-key': { type: 'string', multiple: true },
+    ...EXPIRES_OPTION,
+    ...HELP_OPTION,
+  });
+  if (values.help) {
+    io.stdout.write(PUBLISH_HELP);
+    return EXIT.OK;
+  }
+  const dir = required(values.repo, '--repo');
+  const snapshotKeys = keyFiles(values['snapshot-key'], '--snapshot-key');
+  const timestampKeys = keyFiles(values['timestamp-key'], '--timestamp-key');
+  const expires = expiriesFrom(values.expires, deps.clock);
+  return withRepositoryLock(dir, () => {
+    const { repo, staged } = loadRepository(dir);
+    const snapshot = roleSigners(repo, 'snapshot', snapshotKeys, '--snapshot-key');
+    const timestamp = roleSigners(repo, 'timestamp', timestampKeys, '--timestamp-key');
+    const versions = resignAndWrite(repo, dir, { snapshot, timestamp, expires });
+    if (staged) note(io, `published the staged targets.json (version ${versions.targets})`);
+    printJson(io, { repo: dir, versions, targets: repo.targetNames(), expires: { snapshot: tufDate(expires.snapshot), timestamp: tufDate(expires.timestamp) } });
+    return EXIT.OK;
+  });
+}
