@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { TargetCustom } from './types.js';
 
 /**
- * Staged rollouts on the vehicle side (docs/OTA-FLEET.md, "Staged rollouts"). Pure.
+ * Staged rollouts on the vehicle side (docs/OTA.md, "Staged rollouts"). Pure.
  *
  * The director's target carries `custom.rollout = {campaign, stages, stage, paused?}`: `stages` are
  * cumulative percentages of the fleet (`[1, 10, 50, 100]`), `stage` the index of the current one

@@ -26,7 +26,7 @@ Options:
                               (put there by the integrator), never a root from the network
   --hardware-id ID            this unit's hardware id (the target's custom.hardwareIds)
   --slots DIR                 the dir-slots folder (a/, b/ and the current link)
-  --vin VIN                   the vehicle (recorded; staged rollouts will use it)
+  --vin VIN                   the vehicle: its staged-rollout bucket (sha256 of campaign:VIN)
   --vehicle-state FILE        {"socPercent", "parked", "ignitionOff", "consent", "workshop"};
                               without it: parked in a workshop, ignition off, consent given, charged
   --now ISO8601               the reference time for metadata expiry

@@ -14,7 +14,7 @@ export const STATUS_HELP = `Usage: tcu-ota status (--reports FILE... | --broker 
                        [--campaign ID] [--threshold PCT] [--min-vehicles N] [--json]
                        [--director DIR [--key FILE... --snapshot-key FILE... --timestamp-key FILE...]]
 
-Summarises the campaign reports vehicles send (docs/OTA-FLEET.md, "Reports"): per rollout
+Summarises the campaign reports vehicles send (docs/OTA.md, "Reports"): per rollout
 campaign and per stage, the vehicles in each state (downloading, downloaded, awaiting-consent,
 installing, rebooting, succeeded, failed, rolled-back; each vehicle counted once, in its latest
 state), the failure codes and the failure rate: (failed, except cancelled, + rolled back) /

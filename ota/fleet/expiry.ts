@@ -1,7 +1,7 @@
 import { TcuError } from '../../core/errors.js';
 import type { TufRole } from '../repo/index.js';
 
-/** Metadata lifetimes for `--expires role=DURATION` (docs/OTA-FLEET.md, "Expiry"). Pure. */
+/** Metadata lifetimes for `--expires role=DURATION` (docs/OTA.md, "Expiry"). Pure. */
 
 const DAY_MS = 24 * 3600 * 1000;
 

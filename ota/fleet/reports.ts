@@ -2,7 +2,7 @@ import { TcuError } from '../../core/errors.js';
 import { CAMPAIGN_STATES, type CampaignStateName } from '../campaign/states.js';
 
 /**
- * Campaign reports as the fleet reads them (docs/OTA-FLEET.md, "Reports"): what the vehicle's
+ * Campaign reports as the fleet reads them (docs/OTA.md, "Reports"): what the vehicle's
  * CampaignRunner reports at each state (`ReportDetails`, ota/campaign/store.ts) plus `state` and
  * `vin`, one JSON object per MQTT message on `<prefix>/<vin>/ota`, or one per line in a file.
  * Pure: parsing and validation only.

@@ -5,7 +5,7 @@ import { parseTargetCustom } from '../target-custom.js';
 import type { TargetCustom } from '../types.js';
 
 /**
- * The rollout state kept in the director's targets (docs/OTA-FLEET.md, "Staged rollouts"): each
+ * The rollout state kept in the director's targets (docs/OTA.md, "Staged rollouts"): each
  * target of a campaign carries `custom.rollout = {campaign, stages, stage, paused?}`. These
  * functions change the director's target list in memory; the caller re-signs and writes it.
  * No I/O.

@@ -3,7 +3,7 @@ import { REPORT_STATES, type OtaReport, type ReportState } from './reports.js';
 
 /**
  * Summarising campaign reports per rollout campaign and stage, and the automatic-pause rule
- * (docs/OTA-FLEET.md, "tcu-ota status"). Pure: reports in, a summary out.
+ * (docs/OTA.md, "tcu-ota status"). Pure: reports in, a summary out.
  *
  * Each vehicle counts once per campaign, in the state of its latest report (highest `seq`). Its
  * stage is the one its VIN joins at (ota/rollout.ts). The failure rate of a stage is
