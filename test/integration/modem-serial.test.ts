@@ -292,12 +292,13 @@ describe.skipIf(!hasProgram('socat'))('AtEngine over a real pty (socat) and the 
   it('survives the port vanishing: pending commands reject, state lost, and it reopens when the device is back', async () => {
     const { engine, modem, pty, states, errors } = await setup();
     await engine.send('AT');
-    const pending = engine.send('AT+SILENT', { timeoutMs: 10_000 });
-    const queued = engine.send('AT');
+    // The expectations are attached before anything can reject (no unhandled rejection in between).
+    const pending = expect(engine.send('AT+SILENT', { timeoutMs: 10_000 })).rejects.toMatchObject({ code: 'AT_PORT_CLOSED' });
+    const queued = expect(engine.send('AT')).rejects.toMatchObject({ code: 'AT_PORT_CLOSED' });
     await waitFor('the modem to see the command', () => modem.received.includes('AT+SILENT'));
     await pty.kill();
-    await expect(pending).rejects.toMatchObject({ code: 'AT_PORT_CLOSED' });
-    await expect(queued).rejects.toMatchObject({ code: 'AT_PORT_CLOSED' });
+    await pending;
+    await queued;
     await waitFor('state lost', () => engine.state === 'lost');
     await expect(engine.send('AT')).rejects.toMatchObject({ code: 'AT_PORT_CLOSED' });
     expect(errors.some((e) => e.code === 'AT_PORT_CLOSED')).toBe(true);
