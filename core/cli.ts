@@ -124,3 +124,31 @@ export function parseHostPort(text: string, flag: string): { host: string; port:
   if (!m || port > 65535) throw new TcuError('CLI_USAGE', `${flag} must be HOST:PORT, not "${text}"`);
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
 }
+
+/**
+ * A program's command dispatch: `--help`, an unknown command (exit 2, with the help), then the
+ * command under `runMain`. `commands` maps a name to a runner; only its own keys count (not
+ * `toString` and the like).
+ */
+export async function dispatchCommand(
+  argv: readonly string[],
+  io: CommandIO,
+  help: string,
+  commands: Readonly<Record<string, (rest: string[]) => Promise<number>>>,
+): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined) {
+    io.stderr.write(help);
+    return EXIT.USAGE;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
+    io.stdout.write(help);
+    return EXIT.OK;
+  }
+  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
+  if (command === undefined) {
+    io.stderr.write(`error CLI_USAGE: unknown command "${name}"\n\n${help}`);
+    return EXIT.USAGE;
+  }
+  return runMain(() => command(rest), io);
+}

@@ -1,4 +1,4 @@
-import { EXIT, runMain, type CommandIO } from '../../core/cli.js';
+import { dispatchCommand, type CommandIO } from '../../core/cli.js';
 
 const HELP = `Usage: tcu-agent <command> [options]
 
@@ -35,21 +35,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   ota: async () => (await import('./ota.js')).otaCommand,
 };
 
-export async function tcuAgent(argv: string[], io: CommandIO): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined) {
-    io.stderr.write(HELP);
-    return EXIT.USAGE;
-  }
-  if (name === '--help' || name === '-h' || name === 'help') {
-    io.stdout.write(HELP);
-    return EXIT.OK;
-  }
-  const load = COMMANDS[name];
-  if (load === undefined) {
-    io.stderr.write(`error CLI_USAGE: unknown command "${name}"\n\n${HELP}`);
-    return EXIT.USAGE;
-  }
-  return runMain(async () => (await load())(rest, io), io);
+export function tcuAgent(argv: string[], io: CommandIO): Promise<number> {
+  const commands = Object.fromEntries(Object.entries(COMMANDS).map(([name, load]) => [name, async (rest: string[]) => (await load())(rest, io)]));
+  return dispatchCommand(argv, io, HELP, commands);
 }
-

@@ -1,4 +1,4 @@
-import { EXIT, runMain, type CommandIO } from '../../core/cli.js';
+import { dispatchCommand, type CommandIO } from '../../core/cli.js';
 import { systemClock } from '../../core/clock.js';
 import { addCommand } from './add.js';
 import type { CliDeps, Command } from './common.js';
@@ -39,20 +39,7 @@ const COMMANDS: Record<string, Command> = {
   serve: serveCommand,
 };
 
-export async function tcuOta(argv: string[], io: CommandIO, deps: CliDeps = { clock: systemClock() }): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined) {
-    io.stderr.write(HELP);
-    return EXIT.USAGE;
-  }
-  if (name === '--help' || name === '-h' || name === 'help') {
-    io.stdout.write(HELP);
-    return EXIT.OK;
-  }
-  const command = COMMANDS[name];
-  if (command === undefined) {
-    io.stderr.write(`error CLI_USAGE: unknown command "${name}"\n\n${HELP}`);
-    return EXIT.USAGE;
-  }
-  return runMain(() => command(rest, io, deps), io);
+export function tcuOta(argv: string[], io: CommandIO, deps: CliDeps = { clock: systemClock() }): Promise<number> {
+  const commands = Object.fromEntries(Object.entries(COMMANDS).map(([name, command]) => [name, (rest: string[]) => command(rest, io, deps)]));
+  return dispatchCommand(argv, io, HELP, commands);
 }
