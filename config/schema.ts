@@ -21,6 +21,7 @@ export const PATTERNS = {
     words: 'must be a signal name "Message.Signal" (two DBC identifiers joined by a dot)',
   },
   url: { pattern: '^(mqtts?|tcp|ssl|wss?)://[^\\s/?#]+', words: 'must be a broker URL starting with mqtt://, mqtts://, tcp://, ssl://, ws:// or wss://' },
+  ecu: { pattern: '^[A-Za-z0-9_.-]{1,64}$', words: "must be 1 to 64 letters, digits, '_', '.' or '-'" },
   topicPrefix: { pattern: '^[^+#/\\s](?:[^+#\\s]*[^+#/\\s])?$', words: "must be a topic prefix without '+', '#', spaces or a leading or trailing '/'" },
 } as const;
 
@@ -258,6 +259,53 @@ export const CONFIG_SCHEMA = {
             priority: { type: 'string', enum: priorityEnum, default: 'normal' },
           },
         },
+      },
+    },
+    ota: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['imageRepo', 'directorRepo', 'backend'],
+      properties: {
+        imageRepo: nonEmpty,
+        directorRepo: nonEmpty,
+        stateDir: nonEmpty,
+        backend: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['type'],
+          properties: {
+            type: { enum: ['dir-slots', 'rauc', 'command'] },
+            dir: nonEmpty,
+            script: nonEmpty,
+            command: nonEmpty,
+          },
+        },
+        checkCron: { ...cron, default: '0 0 */6 * * *' },
+        hmi: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            url: { type: 'string', pattern: PATTERNS.url.pattern, default: 'mqtt://127.0.0.1:1883' },
+            topic: { type: 'string', pattern: PATTERNS.topicPrefix.pattern, default: 'tcu/hmi' },
+            consentTimeoutS: { type: 'integer', minimum: 1, maximum: 86400, default: 600 },
+          },
+        },
+        signals: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            socPercent: signal,
+            speedKmh: signal,
+            bus: busRef,
+            maxAgeMs: { type: 'integer', minimum: 1, default: 5000 },
+            parkedMaxSpeedKmh: { type: 'number', minimum: 0, default: 0.5 },
+          },
+        },
+        maxBootAttempts: { type: 'integer', minimum: 1, maximum: 100, default: 3 },
+        healthTimeoutS: { type: 'integer', minimum: 1, maximum: 3600, default: 120 },
+        ecu: { type: 'string', pattern: PATTERNS.ecu.pattern, default: 'tcu' },
       },
     },
     jobs: {

@@ -1,7 +1,8 @@
 /**
  * What a JSON Schema cannot say, checked on a configuration that already passed the schema:
  * names unique, references to buses that exist, pairs that go together, cron expressions the
- * scheduler accepts. Then relative file paths are resolved against the configuration's folder.
+ * scheduler accepts, what each OTA backend needs. Then relative file paths are resolved against the
+ * configuration's folder (OTA repositories given as URLs are kept as written).
  */
 import { isAbsolute, resolve } from 'node:path';
 import { validateDetailed } from 'node-cron';
@@ -69,7 +70,33 @@ export function semanticProblems(config: AgentConfig): ConfigProblem[] {
     const why = cronProblem(config.jobs[job]);
     if (why !== undefined) add(`/jobs/${job}`, `must be a cron expression (5 fields, or 6 with seconds first): ${why}`);
   }
+  if (config.ota !== undefined) otaProblems(config, add, checkBus);
   return problems;
+}
+
+/** An OTA repository given as a URL (kept as written) rather than a folder (resolved like other paths). */
+export function isRepositoryUrl(source: string): boolean {
+  return /^(https?|file):\/\//i.test(source);
+}
+
+function otaProblems(config: AgentConfig, add: (path: string, message: string) => void, checkBus: (bus: string | undefined, path: string) => void): void {
+  const ota = config.ota!;
+  const { backend } = ota;
+  if (backend.type === 'dir-slots' && backend.dir === undefined) add('/ota/backend', 'type "dir-slots" needs "dir" (the slots folder, e.g. "/var/lib/tcu-agent/slots")');
+  if (backend.type === 'command' && backend.script === undefined) add('/ota/backend', 'type "command" needs "script" (the integrator\'s install script)');
+  if (ota.stateDir === undefined && config.outbox.path === ':memory:') add('/ota', 'needs "stateDir" when the outbox is ":memory:" (the OTA state lives beside the outbox by default)');
+  for (const key of ['imageRepo', 'directorRepo'] as const) {
+    const source = ota[key];
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source) && !isRepositoryUrl(source)) add(`/ota/${key}`, `must be an http://, https:// or file:// URL, or a folder (not ${quote(source)})`);
+  }
+  try {
+    new URL(ota.hmi.url);
+  } catch {
+    add('/ota/hmi/url', 'must be a valid URL (scheme, host and optional port, e.g. "mqtt://127.0.0.1:1883")');
+  }
+  checkBus(ota.signals.bus, '/ota/signals/bus');
+  const why = cronProblem(ota.checkCron);
+  if (why !== undefined) add('/ota/checkCron', `must be a cron expression (5 fields, or 6 with seconds first): ${why}`);
 }
 
 function cronProblem(expression: string): string | undefined {
@@ -97,5 +124,15 @@ export function resolvePaths(config: AgentConfig, baseDir: string): void {
   if (config.modem !== undefined) {
     config.modem.port = at(config.modem.port);
     if (config.modem.gnss.nmeaPort !== undefined) config.modem.gnss.nmeaPort = at(config.modem.gnss.nmeaPort);
+  }
+  const { ota } = config;
+  if (ota !== undefined) {
+    if (!isRepositoryUrl(ota.imageRepo)) ota.imageRepo = at(ota.imageRepo);
+    if (!isRepositoryUrl(ota.directorRepo)) ota.directorRepo = at(ota.directorRepo);
+    if (ota.stateDir !== undefined) ota.stateDir = at(ota.stateDir);
+    if (ota.backend.dir !== undefined) ota.backend.dir = at(ota.backend.dir);
+    if (ota.backend.script !== undefined) ota.backend.script = at(ota.backend.script);
+    // A program name alone ("rauc") is looked up on PATH; only a path is resolved.
+    if (ota.backend.command !== undefined && ota.backend.command.includes('/')) ota.backend.command = at(ota.backend.command);
   }
 }

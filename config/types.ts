@@ -216,6 +216,63 @@ export interface GnssConfigInput {
   priority?: PriorityName;
 }
 
+export type OtaBackendType = 'dir-slots' | 'rauc' | 'command';
+
+export interface OtaBackendConfigInput {
+  /** "dir-slots": A/B folders (the agent's own bundle); "rauc": the rauc program; "command": an integrator's script. */
+  type: OtaBackendType;
+  /** dir-slots: the slots folder (required). Ignored by the other types. */
+  dir?: string;
+  /** command: the script (required). Ignored by the other types. */
+  script?: string;
+  /** rauc: the rauc program (default "rauc" on PATH). Ignored by the other types. */
+  command?: string;
+}
+
+export interface OtaHmiConfigInput {
+  /** The LOCAL broker the HMI listens on. Default "mqtt://127.0.0.1:1883". */
+  url?: string;
+  /** Topic root of the HMI messages. Default "tcu/hmi". */
+  topic?: string;
+  /** How long a consent request waits for the user's answer, integer 1..86400, default 600. */
+  consentTimeoutS?: number;
+}
+
+export interface OtaSignalsConfigInput {
+  /** "Message.Signal" of the state of charge, in percent. */
+  socPercent?: string;
+  /** "Message.Signal" of the vehicle speed, in km/h. */
+  speedKmh?: string;
+  /** Look the signals up on this bus only; absent: on every bus, first match. */
+  bus?: string;
+  /** A value whose message is older than this is unknown. Integer >= 1, default 5000. */
+  maxAgeMs?: number;
+  /** At or below this speed the vehicle counts as parked. Number >= 0, default 0.5. */
+  parkedMaxSpeedKmh?: number;
+}
+
+export interface OtaConfigInput {
+  /** The image repository: an http(s):// or file:// URL, or a folder. */
+  imageRepo: string;
+  /** The director repository: an http(s):// or file:// URL, or a folder. */
+  directorRepo: string;
+  /** Trusted metadata, campaign store, downloads. Absent: `<the outbox's folder>/ota`. */
+  stateDir?: string;
+  backend: OtaBackendConfigInput;
+  /** node-cron expression of the update check. Default "0 0 *\/6 * * *" (every 6 hours). */
+  checkCron?: string;
+  /** Default {}. */
+  hmi?: OtaHmiConfigInput;
+  /** Default {}. */
+  signals?: OtaSignalsConfigInput;
+  /** Unconfirmed boots of a new slot before falling back. Integer 1..100, default 3. */
+  maxBootAttempts?: number;
+  /** Integer 1..3600, default 120. */
+  healthTimeoutS?: number;
+  /** The TCU's name in the software inventory. Default "tcu". */
+  ecu?: string;
+}
+
 export interface JobsConfigInput {
   /** node-cron expression (5 fields, or 6 with seconds first). Default "*\/60 * * * * *". */
   heartbeat?: string;
@@ -240,6 +297,8 @@ export interface AgentConfigInput {
   uplink: UplinkConfigInput;
   /** Absent: no modem; the uplink is always allowed to connect (a developer machine, a board on Ethernet). */
   modem?: ModemConfigInput;
+  /** Absent: the agent runs no update campaigns of its own (`tcu-agent ota apply` still works). */
+  ota?: OtaConfigInput;
   /** Default {}. */
   jobs?: JobsConfigInput;
   /** Default {}. */
@@ -371,6 +430,35 @@ export interface GnssConfig {
   priority: PriorityName;
 }
 
+export type OtaBackendConfig = OtaBackendConfigInput;
+
+export interface OtaHmiConfig {
+  url: string;
+  topic: string;
+  consentTimeoutS: number;
+}
+
+export interface OtaSignalsConfig {
+  socPercent?: string;
+  speedKmh?: string;
+  bus?: string;
+  maxAgeMs: number;
+  parkedMaxSpeedKmh: number;
+}
+
+export interface OtaConfig {
+  imageRepo: string;
+  directorRepo: string;
+  stateDir?: string;
+  backend: OtaBackendConfig;
+  checkCron: string;
+  hmi: OtaHmiConfig;
+  signals: OtaSignalsConfig;
+  maxBootAttempts: number;
+  healthTimeoutS: number;
+  ecu: string;
+}
+
 export interface AgentConfig {
   version: 1;
   vehicle: VehicleConfig;
@@ -379,6 +467,7 @@ export interface AgentConfig {
   outbox: OutboxConfig;
   uplink: UplinkConfig;
   modem?: ModemConfig;
+  ota?: OtaConfig;
   jobs: JobsConfig;
   logging: LoggingConfig;
 }

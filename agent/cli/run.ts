@@ -19,7 +19,12 @@ Options:
   --config FILE   the configuration file (see config/examples/)
   -h, --help      this text
 
-Exit codes: 0 stopped cleanly, 1 runtime failure, 2 invalid configuration (one line per problem).
+With an "ota" section, an update installed into the other dir-slots slot stops the agent cleanly
+and exits with 75, so its service manager (systemd: Restart=always) starts it again from the new
+slot, where it health-checks the update and commits it or rolls back.
+
+Exit codes: 0 stopped cleanly, 1 runtime failure, 2 invalid configuration (one line per problem),
+75 restart requested (an update to start into).
 `;
 
 export async function runCommand(argv: string[], io: CommandIO): Promise<number> {
@@ -35,7 +40,7 @@ export async function runCommand(argv: string[], io: CommandIO): Promise<number>
   const clock = systemClock();
   const logger = createLogger({ level: config.logging.level, name: 'tcu-agent', destination: io.stdout });
   const agent = await Agent.start(config, { clock, logger, version: AGENT_VERSION });
-  await waitForStop(io.stop, Infinity, clock);
-  await agent.stop('signal');
-  return EXIT.OK;
+  const restart = await Promise.race([waitForStop(io.stop, Infinity, clock).then(() => undefined), agent.restartRequested]);
+  await agent.stop(restart?.reason ?? 'signal');
+  return restart?.exitCode ?? EXIT.OK;
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Clock } from '../../core/clock.js';
 import { TcuError, asTcuError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
@@ -17,8 +17,11 @@ import type { Outbox, OutboxStats } from '../outbox/types.js';
 import { PRIORITIES, type Priority, type RecordInput } from '../records.js';
 import { Uplink } from '../uplink/index.js';
 import type { SerialBinding } from '../../drivers/modem/index.js';
+import type { Connectivity } from '../connectivity/state.js';
+import { SignalVehicleState } from '../ota/vehicle-state.js';
 import { buildCollection, type Collection } from './collection.js';
 import { ModemRuntime } from './modem.js';
+import type { OtaCheckResult, OtaRuntime } from './ota.js';
 import { TrustedTimeStore, trustedClock } from './trusted-time.js';
 
 export interface AgentDeps {
@@ -33,6 +36,14 @@ export interface AgentDeps {
   /** The serialport binding for the modem; default `autoDetect()` of @serialport/bindings-cpp. */
   serialBinding?: SerialBinding;
 }
+
+/** The agent asks to be stopped and started again (an update to restart into): the caller exits with `exitCode`. */
+export interface AgentRestart {
+  reason: string;
+  exitCode: number;
+}
+
+type OtaModule = typeof import('./ota.js');
 
 interface BusRuntime {
   name: string;
@@ -56,6 +67,10 @@ export class Agent {
   private readonly jobs: { stop(): void }[] = [];
   private readonly reportedErrors = new Map<string, number>();
   private readonly waits = new Set<() => void>();
+  private ota: OtaRuntime | undefined;
+  private askRestart: ((restart: AgentRestart) => void) | undefined;
+  /** Resolves when the agent asks to be restarted (an update installed into the other slot); the caller stops it and exits with the code. */
+  readonly restartRequested: Promise<AgentRestart>;
 
   private constructor(
     private readonly config: AgentConfig,
@@ -68,6 +83,7 @@ export class Agent {
     private readonly modem: ModemRuntime | undefined,
   ) {
     this.startedAt = deps.clock.now();
+    this.restartRequested = new Promise((resolve) => (this.askRestart = resolve));
   }
 
   static async start(config: AgentConfig, given: AgentDeps): Promise<Agent> {
@@ -93,6 +109,8 @@ export class Agent {
       return { name: b.name, bus: createBus(busSpec(b), { clock, logger }), state };
     });
 
+    // The update client loads only when campaigns are configured (tuf-js and the rest stay out of memory otherwise).
+    const otaModule = config.ota === undefined ? undefined : await import('./ota.js');
     const { outbox, report } = openOutbox({
       path: config.outbox.path,
       bootId: deps.bootId,
@@ -105,6 +123,7 @@ export class Agent {
     let agent: Agent;
     try {
       agent = Agent.compose(config, deps, states, buses, outbox, report);
+      if (otaModule !== undefined) agent.ota = agent.createOta(otaModule, states);
       for (const err of early) agent.reportError(err, 'time');
     } catch (err) {
       outbox.close();
@@ -152,6 +171,7 @@ export class Agent {
       logger: logger.child({ component: 'uplink' }),
       random: deps.random ?? Math.random,
       statusProvider: () => self.agent?.status() ?? {},
+      ...(config.ota === undefined ? {} : { commands: { 'ota-check': async () => ({ check: await self.agent!.otaCheck() }) } }),
     });
     const modem =
       config.modem === undefined
@@ -175,12 +195,47 @@ export class Agent {
     return this.deps.bootId;
   }
 
+  /** Checks for an update now (the `ota-check` command); UPLINK_COMMAND_FAILED without an `ota` section. */
+  async otaCheck(): Promise<OtaCheckResult> {
+    if (this.ota === undefined || this.stopping) throw new TcuError('UPLINK_COMMAND_FAILED', 'update campaigns are not configured (no "ota" section) or the agent is stopping');
+    return this.ota.check();
+  }
+
+  private createOta(module: OtaModule, states: ReadonlyMap<string, SignalState>): OtaRuntime {
+    const config = this.config.ota!;
+    const { clock, logger } = this.deps;
+    const vehicle = SignalVehicleState.bind(config.signals, { states, ignition: () => this.collection.ignition?.state, clock });
+    const modem = this.modem;
+    return new module.OtaRuntime(
+      {
+        ...config,
+        stateDir: config.stateDir ?? join(dirname(this.config.outbox.path), 'ota'),
+        vin: this.config.vehicle.vin,
+        hardwareId: this.config.vehicle.hardwareId,
+        hmiClientId: `tcu-hmi-${this.config.vehicle.deviceId}`,
+      },
+      {
+        clock,
+        logger: logger.child({ component: 'ota' }),
+        trustedTime: this.deps.trusted.time,
+        uplink: this.uplink,
+        scheduler: this.deps.scheduler ?? cronScheduler(),
+        vehicle: () => vehicle.read(),
+        connectivity: modem === undefined ? () => undefined : () => modem.status()['connectivity'] as Connectivity,
+        busFrames: () => Object.fromEntries(this.buses.map((b) => [b.name, b.bus.counters().rxFrames])),
+        report: (err, where) => this.reportError(err, where),
+        restart: (reason) => this.askRestart?.({ reason, exitCode: module.OTA_RESTART_EXIT_CODE }),
+      },
+    );
+  }
+
   /** SIGTERM: stop reading, commit what is in memory, let in-flight publishes finish (or leave them in the outbox), close. */
   async stop(reason = 'stop'): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     for (const done of [...this.waits]) done();
     for (const j of this.jobs) j.stop();
+    await this.ota?.stop().catch((err: unknown) => this.reportError(asTcuError(err, 'OTA_STATE'), 'ota'));
     await Promise.all(this.buses.map((b) => b.bus.close().catch(() => undefined)));
     this.collection.stop();
     await this.modem?.stop();
@@ -219,8 +274,17 @@ export class Agent {
       uplink: this.uplink.counters(),
       buses: Object.fromEntries(this.buses.map((b) => [b.name, { state: b.bus.state, ...b.bus.counters(), ...b.state.counts() }])),
       ...(this.modem === undefined ? {} : { modem: this.modem.status() }),
+      ...(this.ota === undefined ? {} : { ota: this.otaStatus() }),
       errors: Object.fromEntries(this.reportedErrors),
     };
+  }
+
+  private otaStatus(): Record<string, unknown> {
+    try {
+      return this.ota!.status();
+    } catch (err) {
+      return { error: asTcuError(err, 'OTA_STATE').code };
+    }
   }
 
   /**
@@ -245,6 +309,8 @@ export class Agent {
         logger.debug({ status: this.status() }, 'counters');
       }),
     );
+    // After the uplink: the campaign reports go through it, and a health check waits for it.
+    this.ota?.start();
     for (const b of this.buses) {
       b.bus.subscribe((frame) => b.state.ingest(frame));
       b.bus.on('error', (err) => this.reportError(err, b.name));

@@ -132,6 +132,39 @@ export class Uplink {
   }
 
   /**
+   * Publishes one message outside the outbox on `<prefix>/<vin>/<suffix>`, QoS 1 (OTA reports and
+   * the software inventory, docs/PROTOCOL.md). Resolves on the broker's PUBACK. Rejects with
+   * UPLINK_PUBLISH when not connected, when the publish fails or its connection ends first, or after
+   * `timeoutMs` (default 30 000): the caller keeps what must go again. CONFIG_INVALID for a suffix
+   * with a wildcard, NUL or an empty level.
+   */
+  publishMessage(suffix: string, payload: Buffer | string, options: { retain?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    if (suffix.length === 0 || /[+#]/.test(suffix) || suffix.includes('\u0000') || suffix.startsWith('/') || suffix.endsWith('/') || suffix.includes('//')) {
+      return Promise.reject(new TcuError('CONFIG_INVALID', `"${suffix}" is not usable as a topic suffix`, { details: { suffix } }));
+    }
+    const conn = this.conn;
+    const topic = `${this.topics.base}/${suffix}`;
+    if (conn === undefined || !conn.connected) return Promise.reject(new TcuError('UPLINK_PUBLISH', `not connected to the broker: ${topic} not sent`, { details: { topic } }));
+    const clock = this.o.clock;
+    return new Promise<void>((resolve, reject) => {
+      let done = false;
+      const settle = (err?: Error): void => {
+        if (done) return;
+        done = true;
+        clock.clearTimeout(timer);
+        if (err === undefined) resolve();
+        else reject(new TcuError('UPLINK_PUBLISH', `${topic} was not acknowledged: ${err.message}`, { cause: err, details: { topic } }));
+      };
+      const timer = clock.setTimeout(() => settle(new Error(`no PUBACK within ${options.timeoutMs ?? 30_000} ms`)), options.timeoutMs ?? 30_000);
+      try {
+        conn.client.publish(topic, payload, { qos: 1, retain: options.retain === true }, (err) => settle(err ?? undefined));
+      } catch (err) {
+        settle(err instanceof Error ? err : new Error(String(err)));
+      }
+    });
+  }
+
+  /**
    * The roaming policy: only records of this priority or higher are sent (0: everything). Lowering
    * it sends what waited at once. Status messages and command responses are not records: they go
    * whatever the priority.

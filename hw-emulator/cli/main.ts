@@ -4,6 +4,7 @@ import { TcuError } from '../../core/errors.js';
 import { createLogger } from '../../core/logger.js';
 import { Emulator } from '../emulator.js';
 import { demoCommand } from './demo.js';
+import { hmiCommand } from './hmi.js';
 import { modemCommand } from './modem.js';
 import { otaServerCommand } from './ota-server.js';
 
@@ -38,6 +39,7 @@ Commands:
   modem                   a Quectel cellular modem (AT commands, NMEA) on a pseudo-terminal
                           (tcu-emulator modem --help)
   ota-server              an OTA repository over HTTP with Range and faults (tcu-emulator ota-server --help)
+  hmi                     the HMI answering the agent's update consent requests (tcu-emulator hmi --help)
 
 Exit codes: 0 done, 1 runtime failure, 2 usage error or unusable DBC/mapping file.
 `;
@@ -48,6 +50,7 @@ export async function tcuEmulator(argv: string[], io: CommandIO): Promise<number
   if (argv[0] === 'demo') return runMain(() => demoCommand(argv.slice(1), io), io);
   if (argv[0] === 'modem') return runMain(() => modemCommand(argv.slice(1), io), io);
   if (argv[0] === 'ota-server') return runMain(() => otaServerCommand(argv.slice(1), io), io);
+  if (argv[0] === 'hmi') return runMain(() => hmiCommand(argv.slice(1), io), io);
   return runMain(() => emulate(argv, io), io);
 }
 

@@ -61,6 +61,19 @@ export function everything(): AgentConfigInput {
       roaming: { minPriority: 'high' },
       gnss: { source: 'nmea', nmeaPort: '/dev/ttyUSB1', nmeaBaudRate: 9600, pollIntervalMs: 1000, everyMs: 1000, priority: 'low' },
     },
+    ota: {
+      imageRepo: 'https://ota.example.com/image',
+      directorRepo: '/media/usb/director',
+      stateDir: '/var/lib/tcu-agent/ota',
+      // Each backend type reads its own field; the others are ignored (but allowed).
+      backend: { type: 'command', dir: '/slots', script: '/usr/libexec/tcu-install', command: '/usr/bin/rauc' },
+      checkCron: '0 30 2 * * *',
+      hmi: { url: 'mqtt://127.0.0.1:1884', topic: 'vehicle/hmi', consentTimeoutS: 1 },
+      signals: { socPercent: 'BMS.Soc', speedKmh: 'ESP.Speed', bus: 'can0', maxAgeMs: 1, parkedMaxSpeedKmh: 0 },
+      maxBootAttempts: 1,
+      healthTimeoutS: 3600,
+      ecu: 'tcu-main',
+    },
     jobs: { heartbeat: '* * * * *', housekeeping: '0 0 * * * *' },
     logging: { level: 'silent' },
   };

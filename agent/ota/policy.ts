@@ -1,0 +1,50 @@
+/**
+ * The agent's rules for which campaign runs (docs/OTA.md, "The agent's campaigns"): when a
+ * campaign under way gives way to what the director names now, which finished campaigns keep
+ * their target from being tried again, what is installed, and which backend the configuration names.
+ */
+import type { ErrorCode } from '../../core/errors.js';
+import type { OtaBackendConfig } from '../../config/index.js';
+import type { BackendSpec } from '../../ota/install/index.js';
+import type { Campaign, CampaignStateName } from '../../ota/campaign/index.js';
+import type { InventoryEntry } from '../../ota/inventory.js';
+import type { VerifiedTarget } from '../../ota/types.js';
+import type { InstalledSoftware } from '../../ota/uptane.js';
+
+/** Cancellable before the activation: a withdrawn or superseded campaign ends there. */
+export const CANCELLABLE: readonly CampaignStateName[] = ['downloading', 'downloaded', 'awaiting-consent'];
+
+/** A campaign that ended failed with one of these is not tried again for the same target (nor one rolled back). */
+export const NO_RETRY: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['OTA_INSTALL', 'OTA_TARGET_MISMATCH', 'OTA_ENDLESS_DATA', 'OTA_HEALTH', 'OTA_STATE', 'OTA_METADATA', 'OTA_TARGET_NAME']);
+
+export function sameTarget(a: VerifiedTarget, b: VerifiedTarget): boolean {
+  return a.name === b.name && a.hashes['sha256'] === b.hashes['sha256'];
+}
+
+/** Whether `wanted` must not start again because the last campaign for it ended so. */
+export function blockedBy(last: Campaign | null, wanted: VerifiedTarget): boolean {
+  if (last === null || !sameTarget(last.target, wanted)) return false;
+  return last.state === 'rolled-back' || (last.state === 'failed' && last.code !== null && NO_RETRY.has(last.code));
+}
+
+/** The inventory entry as `resolveUpdate` reads what is installed. */
+export function installedSoftware(entry: InventoryEntry | null): InstalledSoftware | undefined {
+  if (entry === null) return undefined;
+  return {
+    ...(entry.target === null ? {} : { name: entry.target }),
+    ...(entry.hash === null ? {} : { hashes: { sha256: entry.hash } }),
+    ...(entry.releaseCounter === null ? {} : { releaseCounter: entry.releaseCounter }),
+  };
+}
+
+/** The configuration's backend as `createInstallBackend` takes it (the schema's checks made `dir` and `script` present). */
+export function backendSpec(b: OtaBackendConfig): BackendSpec {
+  switch (b.type) {
+    case 'dir-slots':
+      return { kind: 'dir-slots', dir: b.dir ?? '' };
+    case 'rauc':
+      return { kind: 'rauc', ...(b.command === undefined ? {} : { command: b.command }) };
+    case 'command':
+      return { kind: 'command', script: b.script ?? '' };
+  }
+}
