@@ -77,7 +77,8 @@ export class ModemRuntime {
     this.modem.onSnapshot((snapshot) => this.onSnapshot(snapshot));
     void this.engine
       .start()
-      .then(() => this.modem.start())
+      // A stop while the port was still opening must not start the modem's polling afterwards.
+      .then(() => (this.stopped ? undefined : this.modem.start()))
       .then(() => this.startGnss())
       .catch((err: unknown) => this.deps.report(asTcuError(err, 'MODEM_UNRESPONSIVE'), 'modem'));
     this.every(this.config.record.everyMs, () => this.recordModem());
@@ -164,7 +165,10 @@ export class ModemRuntime {
     const nmea = this.nmea;
     const t = this.deps.clock.setTimeout(() => {
       this.timers.delete(t);
-      void nmea.stop().then(() => nmea.start()).catch(() => this.restartNmea());
+      void nmea
+        .stop()
+        .then(() => (this.stopped ? undefined : nmea.start()))
+        .catch(() => this.restartNmea());
     }, NMEA_RETRY_MS);
     this.timers.add(t);
   }

@@ -217,8 +217,9 @@ export class Sender {
     this.pauseFor(delay);
   }
 
-  /** No new batches for `delay` ms (what is in flight still completes). */
+  /** No new batches for `delay` ms (what is in flight still completes). Nothing to pause once draining or detached. */
   private pauseFor(delay: number): void {
+    if (this.draining || this.session === undefined) return;
     if (this.pauseTimer !== undefined) this.o.clock.clearTimeout(this.pauseTimer);
     this.pauseTimer = this.o.clock.setTimeout(() => {
       this.pauseTimer = undefined;
