@@ -19,6 +19,7 @@ import { TrustedRepository } from '../../ota/tuf/index.js';
 import type { OtaOutcome, VehicleState, VerifiedTarget } from '../../ota/types.js';
 import { resolveUpdate } from '../../ota/uptane.js';
 import { TrustedTimeStore } from '../runtime/trusted-time.js';
+import { CANCELLABLE, sameTarget } from './policy.js';
 import { OTA_STORE_FILE, checkPreconditions, outcomeOf, targetLocation } from './shared.js';
 
 export { OTA_STORE_FILE, checkPreconditions, outcomeOf, targetLocation } from './shared.js';
@@ -121,9 +122,14 @@ async function install(o: ApplyOptions, target: VerifiedTarget, ecu: string): Pr
     const store = CampaignStore.open({ path: join(o.stateDir, OTA_STORE_FILE), clock: o.clock });
     try {
       const runner = new CampaignRunner({ store, backend: DirSlotsBackend.open({ dir: o.slotsDir, clock: o.clock }), hooks, clock: o.clock, ecu, logger: o.logger });
-      const before = await runner.resume();
-      if (resume || (before !== null && !isOver(before.state) && before.target.name === target.name)) return before;
-      if (before !== null && !isOver(before.state)) await runner.cancel('OTA_CANCELLED', `superseded by ${target.name}`);
+      // Settle a campaign that was rebooting; any other one goes on only if it is for this target.
+      const before = await runner.settle();
+      if (resume) return before;
+      if (before !== null && !isOver(before.state)) {
+        if (sameTarget(before.target, target)) return await runner.run();
+        if (!CANCELLABLE.includes(before.state)) throw new TcuError('OTA_STATE', `campaign ${before.id} for ${before.target.name} is ${before.state}: too late to replace it with ${target.name}`);
+        await runner.cancel('OTA_CANCELLED', `superseded by ${target.name}`);
+      }
       return await runner.start(target, { ecu });
     } finally {
       store.close();

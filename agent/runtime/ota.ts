@@ -138,7 +138,9 @@ export class OtaRuntime {
     );
     const job = this.deps.scheduler.schedule('ota-check', this.s.checkCron, () => void this.check());
     this.off.push(() => job.stop());
-    this.resumed = this.seed().then(() => this.track(this.runner.resume()));
+    // Only a campaign that was rebooting is settled now; any other waits for the check, which
+    // carries it on, or cancels it when the director now names another target or none.
+    this.resumed = this.seed().then(() => this.track(this.runner.settle()));
     void this.resumed.then(() => this.check());
   }
 

@@ -96,6 +96,18 @@ export class CampaignRunner {
     }
   }
 
+  /**
+   * At start, when the caller decides what happens next: sends what was not reported and settles
+   * a campaign that was rebooting (count the boot, health check, commit or roll back), but leaves
+   * any other campaign where it is (a check may cancel it before it goes on: `run()`).
+   */
+  async settle(): Promise<Campaign | null> {
+    await this.flushReports();
+    const c = this.store.current();
+    if (c === null || c.state !== 'rebooting') return c;
+    return this.resume();
+  }
+
   /** Starts a campaign for `target` (OTA_STATE while another is under way, or when `id` was used before), then runs it. */
   async start(target: VerifiedTarget, options: { id?: string; ecu?: string } = {}): Promise<Campaign | null> {
     let id = options.id ?? `${target.custom.rollout?.campaign ?? 'ota'}:${target.name}:${this.options.clock.now()}`;

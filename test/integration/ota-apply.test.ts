@@ -96,6 +96,18 @@ describe('tcu-agent ota apply', () => {
     expect(charged).toMatchObject({ code: 0, outcome: { result: 'installed' } });
   }, 60_000);
 
+  it('a deferred campaign does not go on when the director now names another target: the new one is installed', async () => {
+    v = vehicleRepos();
+    const low = await apply(v, ['--vehicle-state', vehicleState(v, { socPercent: 20, parked: true, ignitionOff: true, consent: true })]);
+    expect(low.outcome).toMatchObject({ result: 'deferred', target: 'tcu/app-1.0.tar' });
+    release2(v); // the director withdraws 1.0 and names 2.0
+    const next = await apply(v);
+    expect(next, next.stderr).toMatchObject({ code: 0, outcome: { result: 'installed', target: 'tcu/app-2.0.tar' } });
+    expect(next.stderr).toMatch(/superseded by tcu\/app-2\.0\.tar/);
+    expect(existsSync(join(v.base, 'slots', active(v)!, 'app-2.0.tar'))).toBe(true);
+    expect(existsSync(join(v.base, 'slots', active(v)!, 'app-1.0.tar'))).toBe(false);
+  }, 60_000);
+
   it('rejects a validly signed downgrade (exit 3) and keeps the installed release', async () => {
     v = vehicleRepos();
     release(v, 2, { releaseCounter: 5, name: 'tcu/app-5.0.tar', bytes: 'application image 5.0' });
