@@ -321,9 +321,16 @@ class SqliteOutbox implements Outbox {
     const evicted = tallySum(tally.evicted);
     this.noteDiskLow(evicted);
     try {
-      // Hands free pages back to the file system, then truncates the WAL (the file shrinks here).
-      this.db.exec('PRAGMA incremental_vacuum');
-      this.db.pragma('wal_checkpoint(TRUNCATE)');
+      if (this.diskLow) {
+        // The disk is short of room: keep what the outbox holds. Free pages stay in the file and the
+        // WAL keeps its size (up to journal_size_limit), so the next deletes and checkpoints have
+        // room even if something else fills the disk meanwhile.
+        this.db.pragma('wal_checkpoint(RESTART)');
+      } else {
+        // Hands free pages back to the file system, then truncates the WAL (the file shrinks here).
+        this.db.exec('PRAGMA incremental_vacuum');
+        this.db.pragma('wal_checkpoint(TRUNCATE)');
+      }
     } catch (err) {
       throw asTcuError(err, 'OUTBOX_IO', 'housekeeping could not vacuum or checkpoint');
     }
