@@ -95,6 +95,11 @@ export class Sender {
     this.pump();
   }
 
+  /** The lowest priority sent now (the roaming policy). */
+  get minimumPriority(): number {
+    return this.minPriority;
+  }
+
   /** Only records of this priority or higher are taken from now on (what is in flight completes). */
   setMinPriority(priority: number): void {
     const lowered = priority < this.minPriority;

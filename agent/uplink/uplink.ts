@@ -201,8 +201,9 @@ export class Uplink {
   }
 
   /**
-   * For SIGTERM: with `sendFirstMs`, first keeps sending while connected until the outbox is empty
-   * (the last records of a clean shutdown, such as the agent's stop event) or that time is up; then
+   * For SIGTERM: with `sendFirstMs`, first keeps sending while connected until every record the
+   * policy lets out is acknowledged (the last records of a clean shutdown, such as the agent's stop
+   * event; while roaming, lower priorities wait for home) or that time is up; then
    * takes no new batches, waits up to `timeoutMs` for the PUBACKs of what is in flight, publishes
    * the offline status, and disconnects. Records not acknowledged stay in the outbox.
    */
@@ -242,12 +243,17 @@ export class Uplink {
    * Resolves once the outbox is empty or the connection is gone, or after `ms`. Its poll stops with
    * it, so nothing touches the outbox after the caller goes on to close it.
    */
+  /** Every record the policy lets out has been acknowledged (while roaming, lower priorities wait). */
+  private nothingToSend(): boolean {
+    return this.o.outbox.nextBatch({ maxRecords: 1, maxBytes: 1, minPriority: this.sender.minimumPriority }).length === 0;
+  }
+
   private outboxSent(ms: number): Promise<void> {
     const clock = this.o.clock;
     const deadline = clock.monotonic() + ms;
     return new Promise((resolve) => {
       const check = (): void => {
-        if (!this.conn?.connected || clock.monotonic() >= deadline || this.o.outbox.stats().depth === 0) resolve();
+        if (!this.conn?.connected || clock.monotonic() >= deadline || this.nothingToSend()) resolve();
         else clock.setTimeout(check, 20);
       };
       check();

@@ -247,6 +247,23 @@ describe.skipIf(!have)('uplink against mosquitto', () => {
     });
   }
 
+  it('stop(…, { sendFirstMs }) while roaming does not wait for records the policy holds back', async () => {
+    const b = await broker();
+    const o = outbox();
+    const { u } = uplink(b.url, o.outbox, {}, {});
+    u.setMinPriority(2);
+    u.start();
+    await waitFor('connected', () => u.state === 'connected');
+    o.outbox.append(records(20)); // normal priority: waits for the home network
+    o.outbox.append(records(3, 'event')); // high: goes now
+    u.notify();
+    await waitFor('the events acknowledged', () => u.counters().acknowledged === 3);
+    const started = performance.now();
+    await u.stop(1000, { sendFirstMs: 3000 });
+    expect(performance.now() - started).toBeLessThan(1500);
+    expect(o.outbox.stats().depth).toBe(20);
+  });
+
   it('publishStatus resolves true on the PUBACK, false while offline or when the connection ends first', async () => {
     const b = await broker();
     const p = await proxyTo(b);
