@@ -306,7 +306,12 @@ export class OtaRuntime {
         if (this.backend.name !== 'dir-slots') {
           const runner = this.deps.runner ?? childProcessRunner({ clock });
           const r = await runner.run('systemctl', ['reboot'], { timeoutMs: 60_000 }).catch((err: unknown) => ({ code: null, signal: null, stdout: '', stderr: String(err) }));
-          if (r.code !== 0) this.deps.report(new TcuError('OTA_INSTALL', `systemctl reboot failed: ${r.stderr.trim() || `exit ${String(r.code)}`}`), 'ota');
+          if (r.code !== 0) {
+            // No restart: the agent would start again in the same slot and ask for the reboot again,
+            // in a loop. The campaign stays `rebooting`; the next check asks for the reboot again.
+            this.deps.report(new TcuError('OTA_INSTALL', `systemctl reboot failed: ${r.stderr.trim() || `exit ${String(r.code)}`}; asked again at the next check`), 'ota');
+            return;
+          }
         }
         this.deps.logger.warn({ backend: this.backend.name, exitCode: OTA_RESTART_EXIT_CODE }, 'restarting into the other slot');
         this.deps.restart('ota-reboot');
