@@ -3,6 +3,11 @@
  * the agent is up (it runs this), the broker is reachable (the uplink connected), and CAN frames
  * arrive (every configured bus received at least one frame since the agent started). Polls until
  * all three hold or the deadline passes; the answer names each check, for the audit log.
+ *
+ * What cannot be judged is not held against the new software: the broker while the modem has no
+ * network registration (an underground car park: the uplink is not even allowed to try), and CAN
+ * frames while the ignition is known to be off (buses sleep; updates usually require ignition off).
+ * Those checks then read `'not-judged'` in the audit log.
  */
 import type { Clock } from '../../core/clock.js';
 import type { HealthResult } from '../../ota/campaign/index.js';
@@ -11,6 +16,10 @@ export interface HealthProbe {
   uplinkConnected(): boolean;
   /** Frames received since the agent started, per bus. */
   busFrames(): Record<string, number>;
+  /** True when the modem says there is no network (offline, searching); absent: a fixed network. */
+  noNetwork?(): boolean;
+  /** True when the ignition is known to be off. */
+  ignitionOff?(): boolean;
 }
 
 export interface HealthOptions {
@@ -24,14 +33,21 @@ export interface HealthOptions {
 }
 
 export function healthNow(probe: HealthProbe): HealthResult {
-  const broker = probe.uplinkConnected();
-  const frames = probe.busFrames();
-  const silent = Object.entries(frames)
+  const connected = probe.uplinkConnected();
+  const brokerJudged = connected || probe.noNetwork?.() !== true;
+  const broker = connected || !brokerJudged;
+  const silent = Object.entries(probe.busFrames())
     .filter(([, n]) => n <= 0)
     .map(([bus]) => bus);
-  const can = silent.length === 0;
+  const canJudged = silent.length === 0 || probe.ignitionOff?.() !== true;
+  const can = silent.length === 0 || !canJudged;
   const problems = [...(broker ? [] : ['the broker was not reached']), ...(can ? [] : [`no CAN frames on ${silent.join(', ')}`])];
-  return { ok: broker && can, checks: { agent: true, broker, can }, ...(problems.length === 0 ? {} : { detail: problems.join('; ') }) };
+  return {
+    ok: broker && can,
+    // The audit log keeps booleans: a check that could not be judged is recorded as passed, and named in `detail`.
+    checks: { agent: true, broker, can },
+    ...(problems.length > 0 ? { detail: problems.join('; ') } : !brokerJudged || !canJudged ? { detail: `not judged: ${[...(brokerJudged ? [] : ['broker (no network)']), ...(canJudged ? [] : ['CAN (ignition off)'])].join(', ')}` } : {}),
+  };
 }
 
 export function checkHealth(probe: HealthProbe, o: HealthOptions): Promise<HealthResult> {

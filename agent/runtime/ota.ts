@@ -296,7 +296,15 @@ export class OtaRuntime {
       healthCheck: () =>
         this.hold(() =>
           checkHealth(
-            { uplinkConnected: () => this.deps.uplink.state === 'connected', busFrames: this.deps.busFrames },
+            {
+              uplinkConnected: () => this.deps.uplink.state === 'connected',
+              busFrames: this.deps.busFrames,
+              noNetwork: () => {
+                const state = this.deps.connectivity()?.state;
+                return state === 'offline' || state === 'searching';
+              },
+              ignitionOff: () => this.deps.vehicle().ignitionOff === true,
+            },
             // Answer before the runner's own limit, so the audit log has each check's result.
             { clock, timeoutMs: Math.max(1, this.s.healthTimeoutS * 1000 - Math.min(1000, (this.s.healthTimeoutS * 1000) / 4)), signal: this.stopSignal.signal },
           ),

@@ -186,6 +186,18 @@ describe('health check', () => {
     clock.advance(2000);
     expect(await failing).toEqual({ ok: false, checks: { agent: true, broker: true, can: false }, detail: 'no CAN frames on pt within 2000 ms' });
   });
+
+  it('does not hold against the new software what it cannot judge: the broker without a network, CAN with the ignition off', () => {
+    let noNetwork = true;
+    let ignitionOff = true;
+    const probe = { uplinkConnected: () => false, busFrames: () => ({ pt: 0 }), noNetwork: () => noNetwork, ignitionOff: () => ignitionOff };
+    expect(healthNow(probe)).toEqual({ ok: true, checks: { agent: true, broker: true, can: true }, detail: 'not judged: broker (no network), CAN (ignition off)' });
+    noNetwork = false; // registered, yet the broker is not reached: that counts
+    expect(healthNow(probe)).toMatchObject({ ok: false, checks: { broker: false, can: true }, detail: 'the broker was not reached' });
+    noNetwork = true;
+    ignitionOff = false; // the ignition is on and a bus is silent: that counts
+    expect(healthNow(probe)).toMatchObject({ ok: false, checks: { broker: true, can: false }, detail: 'no CAN frames on pt' });
+  });
 });
 
 describe('stopping the campaigns', () => {
