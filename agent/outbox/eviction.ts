@@ -114,7 +114,7 @@ export interface Usage {
  * Pages in use shrink roughly in proportion to the record bytes deleted, so the amount to delete
  * is estimated from the current ratio and measured again; a few rounds at most.
  */
-export function enforceBudget(stmts: Statements, usage: Usage, budget: number, slack: number, tally: Tally): number {
+export function enforceBudget(stmts: Statements, usage: Usage, budget: number, slack: number, tally: Tally, maxPriority: Priority = 3): number {
   let used = usage.usedBytes();
   let freedTotal = 0;
   for (let round = 0; round < 16 && used > budget; round++) {
@@ -123,7 +123,7 @@ export function enforceBudget(stmts: Statements, usage: Usage, budget: number, s
     // used/records overestimates the marginal ratio (fixed pages count too): errs on evicting less.
     const ratio = Math.max(1, used / records);
     const want = Math.ceil((used - (budget - slack)) / ratio);
-    const freed = evictOldest(stmts, want, 3, tally);
+    const freed = evictOldest(stmts, want, maxPriority, tally);
     if (freed === 0) break;
     freedTotal += freed;
     used = usage.usedBytes();

@@ -169,7 +169,11 @@ class SqliteOutbox implements Outbox {
       tally.depth[r.priority]! += 1;
       tally.bytes[r.priority]! += r.bytes;
     }
-    enforceBudget(this.stmts, this.usage(tally), this.budget(), this.slack(), tally);
+    const budget = this.budget();
+    // The byte cap evicts any priority, lowest first; room the disk lacks is never made by evicting
+    // records more important than the ones arriving.
+    const maxPriority = this.diskLow ? batch.reduce<Priority>((m, r) => (r.priority > m ? r.priority : m), 0) : 3;
+    enforceBudget(this.stmts, this.usage(tally), budget, this.slack(), tally, maxPriority);
     persistTally(this.stmts, tally);
     const last = batch[batch.length - 1]!;
     this.stmts.setBootSeq.run(last.seq, this.bootRef);

@@ -13,7 +13,7 @@
 // the WAL, and reports OUTBOX_DISK_LOW. The unit tests' simulation (a page quota, `pageLimit`)
 // limits the main file only and never showed it.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -73,6 +73,44 @@ describe.runIf(canMount)('the outbox alone on a full 1 MiB tmpfs (cap 64 MiB)', 
     const o = outbox;
     outbox = undefined;
     o.close();
+    expect(integrityCheck(path)).toBe('ok');
+  });
+});
+
+describe.runIf(canMount)('the outbox on a 1 MiB tmpfs that another writer fills', () => {
+  let disk: SmallDisk | undefined;
+  let outbox: Outbox | undefined;
+  beforeAll(() => {
+    disk = mountTmpfs('1m');
+  });
+  afterAll(() => {
+    outbox?.close();
+    disk?.unmount();
+  });
+
+  it('never evicts records more important than the ones arriving to make room the disk lacks', () => {
+    const path = disk!.path('o.db');
+    outbox = open(path, systemClock(), { maxBytes: 64 * 1024 * 1024 }).outbox;
+    let i = 0;
+    outbox.append(Array.from({ length: 100 }, () => signalRecord(i++, { priority: 2 })));
+    // Something else takes every byte left on the disk.
+    const filler = disk!.path('filler.bin');
+    try {
+      writeFileSync(filler, Buffer.alloc(disk!.freeBytes()));
+    } catch {
+      // ENOSPC near the end: the disk is full, which is the point
+    }
+    for (let k = 0; k < 20; k++) {
+      try {
+        outbox.append([signalRecord(i++, { priority: 0 })]);
+      } catch (err) {
+        expect(err).toMatchObject({ code: 'OUTBOX_FULL' }); // refused and counted, never a crash
+      }
+    }
+    const s = outbox.stats();
+    expect(s.evicted[2]).toBe(0);
+    expect(outbox.nextBatch({ maxRecords: 1000, maxBytes: 1e9 }).filter((r) => r.priority === 2)).toHaveLength(100);
+    rmSync(filler);
     expect(integrityCheck(path)).toBe('ok');
   });
 });
