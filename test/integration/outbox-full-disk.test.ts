@@ -36,20 +36,25 @@ const PRIORITY_NAMES = ['low', 'normal', 'high', 'critical'] as const;
 type PriorityName = (typeof PRIORITY_NAMES)[number];
 type Evicted = Record<PriorityName, number>;
 
-describe.runIf(canMount)('the outbox alone on a full 1 MiB tmpfs (cap 64 MiB)', () => {
-  let disk: SmallDisk | undefined;
-  let outbox: Outbox | undefined;
+/** A tmpfs of `size` for one describe block, and the outbox its test opens there: closed, then unmounted, after. */
+function smallDiskOutbox(size: string): { disk?: SmallDisk; outbox?: Outbox } {
+  const s: { disk?: SmallDisk; outbox?: Outbox } = {};
   beforeAll(() => {
-    disk = mountTmpfs('1m');
+    s.disk = mountTmpfs(size);
   });
   afterAll(() => {
-    outbox?.close();
-    disk?.unmount();
+    s.outbox?.close();
+    s.disk?.unmount();
   });
+  return s;
+}
+
+describe.runIf(canMount)('the outbox alone on a full 1 MiB tmpfs (cap 64 MiB)', () => {
+  const s = smallDiskOutbox('1m');
 
   it('evicts low records for a high one, then acknowledges, keeps house and closes', () => {
-    const path = disk!.path('o.db');
-    outbox = open(path, systemClock(), { maxBytes: 64 * 1024 * 1024 }).outbox;
+    const path = s.disk!.path('o.db');
+    const outbox = (s.outbox = open(path, systemClock(), { maxBytes: 64 * 1024 * 1024 }).outbox);
     let i = 0;
     let refused = 0;
     for (let k = 0; k < 400 && outbox.stats().evicted[0] === 0; k++) {
@@ -70,33 +75,24 @@ describe.runIf(canMount)('the outbox alone on a full 1 MiB tmpfs (cap 64 MiB)', 
     outbox.acknowledge(batch.map((r) => r.id), Date.now());
     expect(outbox.stats().depth).toBe(depth - batch.length);
     outbox.housekeeping(Date.now());
-    const o = outbox;
-    outbox = undefined;
-    o.close();
+    s.outbox = undefined;
+    outbox.close();
     expect(integrityCheck(path)).toBe('ok');
   });
 });
 
 describe.runIf(canMount)('the outbox on a 1 MiB tmpfs that another writer fills', () => {
-  let disk: SmallDisk | undefined;
-  let outbox: Outbox | undefined;
-  beforeAll(() => {
-    disk = mountTmpfs('1m');
-  });
-  afterAll(() => {
-    outbox?.close();
-    disk?.unmount();
-  });
+  const s = smallDiskOutbox('1m');
 
   it('never evicts records more important than the ones arriving to make room the disk lacks', () => {
-    const path = disk!.path('o.db');
-    outbox = open(path, systemClock(), { maxBytes: 64 * 1024 * 1024 }).outbox;
+    const path = s.disk!.path('o.db');
+    const outbox = (s.outbox = open(path, systemClock(), { maxBytes: 64 * 1024 * 1024 }).outbox);
     let i = 0;
     outbox.append(Array.from({ length: 100 }, () => signalRecord(i++, { priority: 2 })));
     // Something else takes every byte left on the disk.
-    const filler = disk!.path('filler.bin');
+    const filler = s.disk!.path('filler.bin');
     try {
-      writeFileSync(filler, Buffer.alloc(disk!.freeBytes()));
+      writeFileSync(filler, Buffer.alloc(s.disk!.freeBytes()));
     } catch {
       // ENOSPC near the end: the disk is full, which is the point
     }
@@ -107,8 +103,7 @@ describe.runIf(canMount)('the outbox on a 1 MiB tmpfs that another writer fills'
         expect(err).toMatchObject({ code: 'OUTBOX_FULL' }); // refused and counted, never a crash
       }
     }
-    const s = outbox.stats();
-    expect(s.evicted[2]).toBe(0);
+    expect(outbox.stats().evicted[2]).toBe(0);
     expect(outbox.nextBatch({ maxRecords: 1000, maxBytes: 1e9 }).filter((r) => r.priority === 2)).toHaveLength(100);
     rmSync(filler);
     expect(integrityCheck(path)).toBe('ok');
