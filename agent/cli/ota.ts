@@ -7,7 +7,8 @@ import type { OtaOutcome, VehicleState } from '../../ota/types.js';
 import { applyUpdate } from '../ota/apply.js';
 
 export const OTA_HELP = `Usage: tcu-agent ota apply --image-repo URL_OR_DIR --director-repo URL_OR_DIR --state-dir DIR
-                          --hardware-id ID --slots DIR [--vin VIN] [--vehicle-state FILE] [--now ISO8601]
+                          --hardware-id ID --slots DIR [--ecu NAME] [--vin VIN] [--vehicle-state FILE]
+                          [--now ISO8601]
 
 Runs one signed update end to end with the dir-slots backend, as a workshop would: refreshes the
 image and director repositories (TUF metadata, verified with tuf-js), checks that both agree on the
@@ -26,6 +27,8 @@ Options:
                               (put there by the integrator), never a root from the network
   --hardware-id ID            this unit's hardware id (the target's custom.hardwareIds)
   --slots DIR                 the dir-slots folder (a/, b/ and the current link)
+  --ecu NAME                  the software inventory's name for this ECU (default tcu, as the
+                              agent's ota.ecu)
   --vin VIN                   the vehicle: its staged-rollout bucket (sha256 of campaign:VIN)
   --vehicle-state FILE        {"socPercent", "parked", "ignitionOff", "consent", "workshop"};
                               without it: parked in a workshop, ignition off, consent given, charged
@@ -55,6 +58,7 @@ export async function otaCommand(argv: string[], io: CommandIO): Promise<number>
     'state-dir': { type: 'string' },
     'hardware-id': { type: 'string' },
     slots: { type: 'string' },
+    ecu: { type: 'string' },
     vin: { type: 'string' },
     'vehicle-state': { type: 'string' },
     now: { type: 'string' },
@@ -73,6 +77,7 @@ export async function otaCommand(argv: string[], io: CommandIO): Promise<number>
     hardwareId: requireString(values['hardware-id'], '--hardware-id'),
     slotsDir: requireString(values.slots, '--slots'),
     ...(values.vin === undefined ? {} : { vin: values.vin }),
+    ...(values.ecu === undefined ? {} : { ecu: values.ecu }),
     vehicle: values['vehicle-state'] === undefined ? WORKSHOP : readVehicleState(values['vehicle-state']),
     ...(now === undefined ? {} : { now }),
     clock: systemClock(),

@@ -22,6 +22,9 @@ import { TrustedTimeStore } from '../runtime/trusted-time.js';
 import { CANCELLABLE, sameTarget } from './policy.js';
 import { OTA_STORE_FILE, checkPreconditions, outcomeOf, targetLocation } from './shared.js';
 
+/** The inventory name of the TCU itself, as the configuration's `ota.ecu` default. */
+export const DEFAULT_ECU = 'tcu';
+
 export { OTA_STORE_FILE, checkPreconditions, outcomeOf, targetLocation } from './shared.js';
 
 export interface ApplyOptions {
@@ -30,6 +33,8 @@ export interface ApplyOptions {
   stateDir: string;
   hardwareId: string;
   slotsDir: string;
+  /** The inventory's name for this ECU; default `tcu`, as the agent's `ota.ecu`. */
+  ecu?: string;
   vin?: string;
   vehicle: VehicleState;
   /** The reference time for metadata expiry (`--now`). */
@@ -45,7 +50,8 @@ function consentOf(v: VehicleState): ConsentAnswer {
 export async function applyUpdate(o: ApplyOptions): Promise<OtaOutcome> {
   mkdirSync(o.stateDir, { recursive: true });
   const trusted = new TrustedTimeStore(o.stateDir, o.clock, (err) => o.logger.warn({ code: err.code, err: err.message }, 'trusted time file ignored'));
-  const ecu = o.hardwareId;
+  // The same inventory entry as the agent's own campaigns (`ota.ecu`, default `tcu`).
+  const ecu = o.ecu ?? DEFAULT_ECU;
   let target: VerifiedTarget | undefined;
   try {
     const refreshOptions = o.now === undefined ? {} : { now: o.now };

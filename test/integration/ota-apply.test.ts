@@ -82,7 +82,7 @@ describe('tcu-agent ota apply', () => {
     expect(active(v)).toBe('b');
     expect(folderDigest(join(v.base, 'slots', 'a'))).toEqual(slotA); // the previous slot untouched
     const inventory = spawnSync(process.execPath, ['dist/tcu-agent.mjs', 'inventory', '--state-dir', v.stateDir, '--json'], { encoding: 'utf8' });
-    expect(JSON.parse(inventory.stdout)).toMatchObject({ ecus: [{ ecu: 'tcu-a', version: '2.0', releaseCounter: 2, rxswin: ['R156-X2'], source: 'update' }] });
+    expect(JSON.parse(inventory.stdout)).toMatchObject({ ecus: [{ ecu: 'tcu', version: '2.0', releaseCounter: 2, rxswin: ['R156-X2'], source: 'update' }] });
   }, 60_000);
 
   it('defers when the preconditions are not met (exit 4), writing nothing to a slot, then installs once they are', async () => {
