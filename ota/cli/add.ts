@@ -8,7 +8,7 @@ import { roleSigners, verifyRoles } from '../fleet/signing.js';
 import { parseTargetCustom } from '../target-custom.js';
 import { checkTargetName } from '../tuf/target-name.js';
 import type { TargetCustom } from '../types.js';
-import { EXPIRES_HELP, EXPIRES_OPTION, HELP_OPTION, expiriesFrom, keyFiles, note, parseOptions, printJson, required, type CliDeps } from './common.js';
+import { EXPIRES_HELP, EXPIRES_OPTION, HELP_OPTION, SIGNING_KEY_OPTIONS, expiriesFrom, keyFiles, note, parseOptions, printJson, required, type CliDeps } from './common.js';
 import { POLICY_HELP, POLICY_OPTIONS, SOFTWARE_HELP, SOFTWARE_OPTIONS, policyCustom, rolloutCustom, softwareCustom } from './custom-options.js';
 import { progressBar } from './progress.js';
 
@@ -54,9 +54,7 @@ export async function addCommand(argv: string[], io: CommandIO, deps: CliDeps): 
     ...POLICY_OPTIONS,
     campaign: { type: 'string' },
     stages: { type: 'string' },
-    key: { type: 'string', multiple: true },
-    'snapshot-key': { type: 'string', multiple: true },
-    'timestamp-key': { type: 'string', multiple: true },
+    ...SIGNING_KEY_OPTIONS,
     replace: { type: 'boolean', default: false },
     ...EXPIRES_OPTION,
     ...HELP_OPTION,

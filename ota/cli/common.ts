@@ -3,6 +3,7 @@ import { parseCommandArgs } from '../../core/cli.js';
 import type { Clock } from '../../core/clock.js';
 import { TcuError } from '../../core/errors.js';
 import { expiryDates, parseLifetimes } from '../fleet/expiry.js';
+import type { DirectorKeys } from '../fleet/director.js';
 import { readKeyFile, type KeyFile } from '../fleet/signing.js';
 import type { TufRole } from '../repo/index.js';
 
@@ -66,6 +67,18 @@ export function expiriesFrom(items: readonly string[] | undefined, clock: Clock)
 /** Options every repository-signing command shares. */
 export const EXPIRES_OPTION = { expires: { type: 'string', multiple: true } } as const;
 export const HELP_OPTION = { help: { type: 'boolean', short: 'h', default: false } } as const;
+
+/** The keys that re-sign targets (`--key`), snapshot and timestamp. */
+export const SIGNING_KEY_OPTIONS = {
+  key: { type: 'string', multiple: true },
+  'snapshot-key': { type: 'string', multiple: true },
+  'timestamp-key': { type: 'string', multiple: true },
+} as const;
+
+/** The three key sets of SIGNING_KEY_OPTIONS, each required, read from their files. */
+export function signingKeys(values: { key?: string[]; 'snapshot-key'?: string[]; 'timestamp-key'?: string[] }): DirectorKeys {
+  return { targets: keyFiles(values.key, '--key'), snapshot: keyFiles(values['snapshot-key'], '--snapshot-key'), timestamp: keyFiles(values['timestamp-key'], '--timestamp-key') };
+}
 
 export function printJson(io: CommandIO, value: unknown): void {
   io.stdout.write(`${JSON.stringify(value)}\n`);

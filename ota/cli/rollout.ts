@@ -1,9 +1,9 @@
 import { EXIT, type CommandIO } from '../../core/cli.js';
 import { TcuError } from '../../core/errors.js';
-import { updateDirector, type DirectorKeys } from '../fleet/director.js';
+import { updateDirector } from '../fleet/director.js';
 import { loadRepository } from '../fleet/repo-io.js';
 import { DEFAULT_STAGES, abortRollout, advanceRollout, checkCampaignId, createRollout, parseStages, rolloutCampaigns, setRolloutPaused } from '../fleet/rollout-state.js';
-import { EXPIRES_HELP, EXPIRES_OPTION, HELP_OPTION, expiriesFrom, integerOption, keyFiles, note, parseOptions, printJson, required, type CliDeps } from './common.js';
+import { EXPIRES_HELP, EXPIRES_OPTION, HELP_OPTION, SIGNING_KEY_OPTIONS, expiriesFrom, integerOption, note, signingKeys, parseOptions, printJson, required, type CliDeps } from './common.js';
 import { POLICY_HELP, POLICY_OPTIONS, policyCustom } from './custom-options.js';
 
 export const ROLLOUT_HELP = `Usage: tcu-ota rollout create  --repo DIR --image-repo DIR --campaign ID --target NAME...
@@ -74,9 +74,7 @@ export async function rolloutCommand(argv: string[], io: CommandIO, deps: CliDep
     replace: { type: 'boolean', default: false },
     ...POLICY_OPTIONS,
     'to-stage': { type: 'string' },
-    key: { type: 'string', multiple: true },
-    'snapshot-key': { type: 'string', multiple: true },
-    'timestamp-key': { type: 'string', multiple: true },
+    ...SIGNING_KEY_OPTIONS,
     ...EXPIRES_OPTION,
     ...HELP_OPTION,
   });
@@ -90,7 +88,7 @@ export async function rolloutCommand(argv: string[], io: CommandIO, deps: CliDep
     return EXIT.OK;
   }
   const campaign = checkCampaignId(required(values.campaign, '--campaign'));
-  const keys: DirectorKeys = { targets: keyFiles(values.key, '--key'), snapshot: keyFiles(values['snapshot-key'], '--snapshot-key'), timestamp: keyFiles(values['timestamp-key'], '--timestamp-key') };
+  const keys = signingKeys(values);
   const expires = expiriesFrom(values.expires, deps.clock);
   const act = action as Exclude<Action, 'list'>;
   const image = act === 'create' ? loadRepository(required(values['image-repo'], '--image-repo')).repo : undefined;

@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { EXIT, type CommandIO } from '../../core/cli.js';
 import { TcuError, asTcuError } from '../../core/errors.js';
-import { updateDirector, type DirectorKeys } from '../fleet/director.js';
+import { updateDirector } from '../fleet/director.js';
 import { listenForReports } from '../fleet/mqtt-reports.js';
 import { loadRepository } from '../fleet/repo-io.js';
 import { parseReportLines, type OtaReport } from '../fleet/reports.js';
 import { rolloutCampaigns, setRolloutPaused } from '../fleet/rollout-state.js';
 import { ReportCollector, type CampaignSummary, type KnownCampaign } from '../fleet/summary.js';
 import { formatSummaries } from '../fleet/summary-text.js';
-import { EXPIRES_HELP, EXPIRES_OPTION, HELP_OPTION, expiriesFrom, integerOption, keyFiles, note, numberOption, parseOptions, printJson, type CliDeps } from './common.js';
+import { EXPIRES_HELP, EXPIRES_OPTION, HELP_OPTION, SIGNING_KEY_OPTIONS, expiriesFrom, integerOption, note, signingKeys, numberOption, parseOptions, printJson, type CliDeps } from './common.js';
 
 export const STATUS_HELP = `Usage: tcu-ota status (--reports FILE... | --broker URL --topic PREFIX [--duration SECONDS])
                        [--campaign ID] [--threshold PCT] [--min-vehicles N] [--json]
@@ -61,9 +61,7 @@ export async function statusCommand(argv: string[], io: CommandIO, deps: CliDeps
     'min-vehicles': { type: 'string' },
     json: { type: 'boolean', default: false },
     director: { type: 'string' },
-    key: { type: 'string', multiple: true },
-    'snapshot-key': { type: 'string', multiple: true },
-    'timestamp-key': { type: 'string', multiple: true },
+    ...SIGNING_KEY_OPTIONS,
     ...EXPIRES_OPTION,
     ...HELP_OPTION,
   });
@@ -78,9 +76,7 @@ export async function statusCommand(argv: string[], io: CommandIO, deps: CliDeps
   const durationS = numberOption(values.duration, '--duration', 0, 365 * 24 * 3600);
   const withKeys = values.key !== undefined || values['snapshot-key'] !== undefined || values['timestamp-key'] !== undefined;
   if (withKeys && values.director === undefined) throw new TcuError('CLI_USAGE', 'the director keys need --director DIR');
-  const keys: DirectorKeys | undefined = withKeys
-    ? { targets: keyFiles(values.key, '--key'), snapshot: keyFiles(values['snapshot-key'], '--snapshot-key'), timestamp: keyFiles(values['timestamp-key'], '--timestamp-key') }
-    : undefined;
+  const keys = withKeys ? signingKeys(values) : undefined;
   const director = values.director;
   const only = values.campaign;
 
