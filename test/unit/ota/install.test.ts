@@ -48,6 +48,16 @@ describe('dir-slots', () => {
   const v2 = () => makeImage(tmp.dir, 'tcu/agent-2.0.0.mjs', seededBytes(2, 2_500_000), { version: '2.0.0', releaseCounter: 2, rxswin: ['R10-2'] });
   const slots = () => tmp.path('slots');
   const open = () => DirSlotsBackend.open({ dir: slots(), clock });
+  /** 1.0.0 provisioned and running in slot a, 2.0.0 installed into b (and activated for the next start when asked). */
+  const v2Installed = async (activate: boolean): Promise<{ backend: DirSlotsBackend; second: ReturnType<typeof v2> }> => {
+    const first = v1();
+    await DirSlotsBackend.provision({ dir: slots(), clock }, first.path, first.target);
+    const second = v2();
+    const backend = open();
+    await backend.install(second.path, second.target);
+    if (activate) await backend.activate();
+    return { backend, second };
+  };
 
   it('provisions slot a, installs into b without touching a, activates, commits after the restart', async () => {
     const first = v1();
@@ -84,12 +94,7 @@ describe('dir-slots', () => {
   });
 
   it('rolls back after the restart: current goes back to the previous complete slot', async () => {
-    const first = v1();
-    await DirSlotsBackend.provision({ dir: slots(), clock }, first.path, first.target);
-    const second = v2();
-    const backend = open();
-    await backend.install(second.path, second.target);
-    await backend.activate();
+    await v2Installed(true);
     const trying = open();
     expect(await trying.activeSlot()).toBe('b');
     await trying.rollback();
@@ -100,12 +105,7 @@ describe('dir-slots', () => {
   });
 
   it('rolls back before the restart: current points at the running slot again', async () => {
-    const first = v1();
-    await DirSlotsBackend.provision({ dir: slots(), clock }, first.path, first.target);
-    const second = v2();
-    const backend = open();
-    await backend.install(second.path, second.target);
-    await backend.activate();
+    const { backend } = await v2Installed(true);
     await backend.rollback();
     expect(readCurrent(slots())).toBe('a');
     expect(readSlotStates(slots())).toEqual({ a: 'good', b: 'bad' });
@@ -115,23 +115,14 @@ describe('dir-slots', () => {
   });
 
   it('refuses to install over a slot already activated for the next start', async () => {
-    const first = v1();
-    await DirSlotsBackend.provision({ dir: slots(), clock }, first.path, first.target);
-    const second = v2();
-    const backend = open();
-    await backend.install(second.path, second.target);
-    await backend.activate();
+    const { backend, second } = await v2Installed(true);
     const before = hashTree(join(slots(), 'b'));
     expect(await code(backend.install(second.path, second.target))).toBe('OTA_INSTALL');
     expect(hashTree(join(slots(), 'b'))).toBe(before);
   });
 
   it('an image that does not match its target, an unsafe name or a cancel leaves both slots as they were', async () => {
-    const first = v1();
-    await DirSlotsBackend.provision({ dir: slots(), clock }, first.path, first.target);
-    const second = v2();
-    const backend = open();
-    await backend.install(second.path, second.target);
+    const { backend, second } = await v2Installed(false);
     const before = hashTree(slots());
 
     const wrong = { ...second.target, hashes: { sha256: 'ab'.repeat(32) } };
@@ -148,11 +139,7 @@ describe('dir-slots', () => {
   });
 
   it('activate refuses an incomplete slot; open removes what an interrupted install left', async () => {
-    const first = v1();
-    await DirSlotsBackend.provision({ dir: slots(), clock }, first.path, first.target);
-    const second = v2();
-    const backend = open();
-    await backend.install(second.path, second.target);
+    const { backend } = await v2Installed(false);
     writeFileSync(join(slots(), 'b', 'agent-2.0.0.mjs'), 'truncated');
     expect(await code(backend.activate())).toBe('OTA_INSTALL');
     expect(readCurrent(slots())).toBe('a');
