@@ -148,8 +148,8 @@ class SqliteOutbox implements Outbox {
   }
 
   /** How far below the budget an eviction goes: a chunk, small beside a budget a full disk lowered. */
-  private slack(): number {
-    return Math.min(this.plan.slackBytes, Math.ceil(this.budget() / 50));
+  private slack(budget: number): number {
+    return Math.min(this.plan.slackBytes, Math.ceil(budget / 50));
   }
 
   private applyTally(tally: Tally): void {
@@ -173,7 +173,7 @@ class SqliteOutbox implements Outbox {
     // The byte cap evicts any priority, lowest first; room the disk lacks is never made by evicting
     // records more important than the ones arriving.
     const maxPriority = this.diskLow ? batch.reduce<Priority>((m, r) => (r.priority > m ? r.priority : m), 0) : 3;
-    enforceBudget(this.stmts, this.usage(tally), budget, this.slack(), tally, maxPriority);
+    enforceBudget(this.stmts, this.usage(tally), budget, this.slack(budget), tally, maxPriority);
     persistTally(this.stmts, tally);
     const last = batch[batch.length - 1]!;
     this.stmts.setBootSeq.run(last.seq, this.bootRef);
@@ -312,7 +312,8 @@ class SqliteOutbox implements Outbox {
           const seconds = ages[p];
           if (seconds !== undefined && Number.isFinite(seconds) && seconds >= 0) evictAged(this.stmts, p, nowMs - seconds * 1000, tally);
         }
-        enforceBudget(this.stmts, this.usage(tally), this.budget(), this.slack(), tally);
+        const budget = this.budget(); // reads the file system once (statfs)
+        enforceBudget(this.stmts, this.usage(tally), budget, this.slack(budget), tally);
         persistTally(this.stmts, tally);
         if (tallySum(this.depth) + tallySum(tally.depth) === 0) {
           this.db.prepare('DELETE FROM boots WHERE ref <> ?').run(this.bootRef);
