@@ -43,6 +43,8 @@ export interface CommandIO {
   stop?: AbortSignal;
   /** Whether stdout is an interactive terminal (live views redraw in place there). */
   isTTY?: boolean;
+  /** The environment the command may read (the service manager's NOTIFY_SOCKET); none when absent. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -57,7 +59,7 @@ export function processIO(): CommandIO {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, stop: controller.signal, isTTY: process.stdout.isTTY === true };
+  return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, stop: controller.signal, isTTY: process.stdout.isTTY === true, env: process.env };
 }
 
 /**

@@ -33,6 +33,7 @@ export const ERROR_CODES = {
 
   // records, outbox and the agent's runtime
   OUTBOX_WRITE: 'records could not be committed to the outbox',
+  SERVICE_NOTIFY_FAILED: 'the service manager (systemd) did not take a notification (READY, WATCHDOG, STOPPING); a missed watchdog ping makes it restart the agent',
   OUTBOX_BACKLOG: 'records waiting in memory for the outbox were dropped to stay within the memory bound',
   OUTBOX_DISK_LOW: 'the file system under the outbox has less room than its byte cap: the outbox evicts early to keep room for its WAL',
   OUTBOX_FULL: 'the outbox is full (the disk or its page limit) even after evicting lower-priority records; the records were refused',

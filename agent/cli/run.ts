@@ -3,6 +3,7 @@ import { EXIT, parseCommandArgs, requireString, waitForStop, type CommandIO } fr
 import { createLogger } from '../../core/logger.js';
 import { loadConfig } from '../../config/index.js';
 import { Agent } from '../runtime/agent.js';
+import { ServiceManager } from '../runtime/service-manager.js';
 import { AGENT_VERSION } from '../version.js';
 
 export const RUN_HELP = `Usage: tcu-agent run --config FILE
@@ -23,6 +24,10 @@ With an "ota" section, an update installed into the other dir-slots slot stops t
 and exits with 75, so its service manager (systemd: Restart=always) starts it again from the new
 slot, where it health-checks the update and commits it or rolls back.
 
+Started by systemd with NOTIFY_SOCKET set (Type=notify), it reports READY=1 once running,
+WATCHDOG=1 at half of WatchdogSec while its event loop turns, and STOPPING=1 on the way out,
+through the systemd-notify program (the unit needs NotifyAccess=all; docs/BOARDS.md).
+
 Exit codes: 0 stopped cleanly, 1 runtime failure, 2 invalid configuration (one line per problem),
 75 restart requested (an update to start into).
 `;
@@ -39,8 +44,14 @@ export async function runCommand(argv: string[], io: CommandIO): Promise<number>
   const config = loadConfig(requireString(values.config, '--config'));
   const clock = systemClock();
   const logger = createLogger({ level: config.logging.level, name: 'tcu-agent', destination: io.stdout });
+  // Under systemd (Type=notify, WatchdogSec=): READY once running, watchdog pings, STOPPING.
+  const service = ServiceManager.fromEnv({ env: io.env ?? {}, pid: process.pid, clock, logger });
   const agent = await Agent.start(config, { clock, logger, version: AGENT_VERSION });
+  service?.ready(AGENT_VERSION);
   const restart = await Promise.race([waitForStop(io.stop, Infinity, clock).then(() => undefined), agent.restartRequested]);
-  await agent.stop(restart?.reason ?? 'signal');
+  const reason = restart?.reason ?? 'signal';
+  const told = service?.stopping(reason);
+  await agent.stop(reason);
+  await told;
   return restart?.exitCode ?? EXIT.OK;
 }
