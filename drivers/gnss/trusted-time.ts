@@ -12,6 +12,7 @@ import type { GnssFix, GnssQuality } from './types.js';
  *
  * - `observe(source, utcMs)` accepts a time at or above the trusted floor minus `toleranceMs`, and
  *   raises the floor when it is higher. A time further behind is refused with TIME_UNTRUSTED.
+ * - `raise(source, utcMs)` takes a lower bound (a signing time): it only ever raises the floor.
  * - `now()` = max(system clock, floor): a system clock behind the floor is ignored; one ahead of it
  *   is used (a clock too far ahead fails safe: metadata looks expired, nothing stale is accepted).
  * - `state()` / `restore()` carry the floor across reboots (the caller persists it; no I/O here).
@@ -118,6 +119,26 @@ export class TrustedTime {
       return { accepted: true, advanced: true, floorMs: candidate };
     }
     return { accepted: true, advanced: false, floorMs: floor };
+  }
+
+  /**
+   * A signed lower bound rather than a reading of the present: `utcMs` is a time that has already
+   * passed (metadata signed then, a cloud message sent then; delivery may have taken any time). It
+   * raises the floor when higher and is never refused for being behind it: an old signature or a
+   * late message is no evidence against the floor. Implausible values are refused like `observe`.
+   * Does not make the time "live" (`isTrusted`): it says nothing about how late it is now.
+   */
+  raise(source: TrustedTimeSource, utcMs: number): TimeObservation {
+    this.stats.inc('observed');
+    const floor = this.floor();
+    if (!Number.isFinite(utcMs) || utcMs < this.minUtcMs || utcMs > this.maxUtcMs) {
+      this.stats.inc('implausible');
+      return this.refusal(source, utcMs, floor, 'implausible', `time ${String(utcMs)} from ${source} is outside the plausible range`);
+    }
+    if (floor !== undefined && utcMs <= floor) return { accepted: true, advanced: false, floorMs: floor };
+    this.anchor = { utcMs, monotonicMs: this.clock.monotonic(), source };
+    this.stats.inc('advanced');
+    return { accepted: true, advanced: true, floorMs: utcMs };
   }
 
   /** Observes a fix's time when `gnssTimeProblem` finds nothing wrong with it. */

@@ -8,7 +8,7 @@ import { roleSigners, verifyRoles } from '../fleet/signing.js';
 import { parseTargetCustom } from '../target-custom.js';
 import { checkTargetName } from '../tuf/target-name.js';
 import type { TargetCustom } from '../types.js';
-import { EXPIRES_HELP, EXPIRES_OPTION, HELP_OPTION, SIGNING_KEY_OPTIONS, expiriesFrom, keyFiles, note, parseOptions, printJson, required, type CliDeps } from './common.js';
+import { EXPIRES_HELP, EXPIRES_OPTION, HELP_OPTION, SIGNING_KEY_OPTIONS, signingTimes, keyFiles, note, parseOptions, printJson, required, type CliDeps } from './common.js';
 import { POLICY_HELP, POLICY_OPTIONS, SOFTWARE_HELP, SOFTWARE_OPTIONS, policyCustom, rolloutCustom, softwareCustom } from './custom-options.js';
 import { progressBar } from './progress.js';
 
@@ -77,7 +77,8 @@ export async function addCommand(argv: string[], io: CommandIO, deps: CliDeps): 
   const targetKeys = keyFiles(values.key, '--key');
   const snapshotKeys = publish ? keyFiles(values['snapshot-key'], '--snapshot-key') : [];
   const timestampKeys = publish ? keyFiles(values['timestamp-key'], '--timestamp-key') : [];
-  const expires = expiriesFrom(values.expires, deps.clock);
+  const times = signingTimes(values.expires, deps.clock);
+  const { expires } = times;
 
   return withRepositoryLock(dir, async () => {
     const { repo } = loadRepository(dir);
@@ -103,7 +104,7 @@ export async function addCommand(argv: string[], io: CommandIO, deps: CliDeps): 
       await staged.discard();
       throw err;
     }
-    if (publish) versions = resignAndWrite(repo, dir, { snapshot, timestamp, expires });
+    if (publish) versions = resignAndWrite(repo, dir, { snapshot, timestamp, ...times });
     else {
       writeStagedTargets(repo, dir);
       versions = versionsOf(repo);

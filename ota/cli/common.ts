@@ -64,6 +64,11 @@ export function expiriesFrom(items: readonly string[] | undefined, clock: Clock)
   return expiryDates(clock.now(), parseLifetimes(items));
 }
 
+/** What a signing command needs of the time: each role's expiry, and now (the timestamp's `issued`). */
+export function signingTimes(items: readonly string[] | undefined, clock: Clock): { expires: Record<TufRole, Date>; issued: Date } {
+  return { expires: expiriesFrom(items, clock), issued: new Date(clock.now()) };
+}
+
 /** Options every repository-signing command shares. */
 export const EXPIRES_OPTION = { expires: { type: 'string', multiple: true } } as const;
 export const HELP_OPTION = { help: { type: 'boolean', short: 'h', default: false } } as const;

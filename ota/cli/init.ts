@@ -94,7 +94,7 @@ export async function initCommand(argv: string[], io: CommandIO, deps: CliDeps):
   return withRepositoryLock(dir, () => {
     repo.signRoot(signers.root);
     repo.signTargets(signers.targets);
-    repo.publish(signers.snapshot, signers.timestamp);
+    repo.publish(signers.snapshot, signers.timestamp, { timestamp: { issued: new Date(deps.clock.now()) } });
     verifyRoles(repo, TUF_ROLES);
     writeRepository(repo, dir);
     const keys = Object.fromEntries(TUF_ROLES.map((r) => [r, roles[r].keys.map((k) => k.keyId)]));

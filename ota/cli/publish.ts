@@ -2,7 +2,7 @@ import { EXIT, type CommandIO } from '../../core/cli.js';
 import { loadRepository, resignAndWrite, withRepositoryLock } from '../fleet/repo-io.js';
 import { roleSigners } from '../fleet/signing.js';
 import { tufDate } from '../repo/index.js';
-import { EXPIRES_HELP, EXPIRES_OPTION, HELP_OPTION, expiriesFrom, keyFiles, note, parseOptions, printJson, required, type CliDeps } from './common.js';
+import { EXPIRES_HELP, EXPIRES_OPTION, HELP_OPTION, signingTimes, keyFiles, note, parseOptions, printJson, required, type CliDeps } from './common.js';
 
 export const PUBLISH_HELP = `Usage: tcu-ota publish --repo DIR --snapshot-key FILE... --timestamp-key FILE...
                         [--expires ROLE=DURATION ...]
@@ -38,12 +38,13 @@ export async function publishCommand(argv: string[], io: CommandIO, deps: CliDep
   const dir = required(values.repo, '--repo');
   const snapshotKeys = keyFiles(values['snapshot-key'], '--snapshot-key');
   const timestampKeys = keyFiles(values['timestamp-key'], '--timestamp-key');
-  const expires = expiriesFrom(values.expires, deps.clock);
+  const times = signingTimes(values.expires, deps.clock);
+  const { expires } = times;
   return withRepositoryLock(dir, () => {
     const { repo, staged } = loadRepository(dir);
     const snapshot = roleSigners(repo, 'snapshot', snapshotKeys, '--snapshot-key');
     const timestamp = roleSigners(repo, 'timestamp', timestampKeys, '--timestamp-key');
-    const versions = resignAndWrite(repo, dir, { snapshot, timestamp, expires });
+    const versions = resignAndWrite(repo, dir, { snapshot, timestamp, ...times });
     if (staged) note(io, `published the staged targets.json (version ${versions.targets})`);
     printJson(io, { repo: dir, versions, targets: repo.targetNames(), expires: { snapshot: tufDate(expires.snapshot), timestamp: tufDate(expires.timestamp) } });
     return EXIT.OK;

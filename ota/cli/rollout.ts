@@ -3,7 +3,7 @@ import { TcuError } from '../../core/errors.js';
 import { updateDirector } from '../fleet/director.js';
 import { loadRepository } from '../fleet/repo-io.js';
 import { DEFAULT_STAGES, abortRollout, advanceRollout, checkCampaignId, createRollout, parseStages, rolloutCampaigns, setRolloutPaused } from '../fleet/rollout-state.js';
-import { EXPIRES_HELP, EXPIRES_OPTION, HELP_OPTION, SIGNING_KEY_OPTIONS, expiriesFrom, integerOption, note, signingKeys, parseOptions, printJson, required, type CliDeps } from './common.js';
+import { EXPIRES_HELP, EXPIRES_OPTION, HELP_OPTION, SIGNING_KEY_OPTIONS, signingTimes, integerOption, note, signingKeys, parseOptions, printJson, required, type CliDeps } from './common.js';
 import { POLICY_HELP, POLICY_OPTIONS, policyCustom } from './custom-options.js';
 
 export const ROLLOUT_HELP = `Usage: tcu-ota rollout create  --repo DIR --image-repo DIR --campaign ID --target NAME...
@@ -89,14 +89,14 @@ export async function rolloutCommand(argv: string[], io: CommandIO, deps: CliDep
   }
   const campaign = checkCampaignId(required(values.campaign, '--campaign'));
   const keys = signingKeys(values);
-  const expires = expiriesFrom(values.expires, deps.clock);
+  const times = signingTimes(values.expires, deps.clock);
   const act = action as Exclude<Action, 'list'>;
   const image = act === 'create' ? loadRepository(required(values['image-repo'], '--image-repo')).repo : undefined;
   const stages = act === 'create' ? parseStages(values.stages ?? DEFAULT_STAGES.join(',')) : undefined;
   const toStage = integerOption(values['to-stage'], '--to-stage', 0);
   const extra = policyCustom(values);
 
-  const update = await updateDirector<{ replaced?: string[]; removed?: string[] }>(dir, keys, expires, (repo) => {
+  const update = await updateDirector<{ replaced?: string[]; removed?: string[] }>(dir, keys, times, (repo) => {
     switch (act) {
       case 'create': {
         const replaced = createRollout(repo, image!, { campaign, stages: stages!, targets: required(values.target, '--target'), ...(values['hardware-id'] ? { hardwareIds: values['hardware-id'] } : {}), extra, replace: values.replace });

@@ -8,7 +8,7 @@ import { parseReportLines, type OtaReport } from '../fleet/reports.js';
 import { rolloutCampaigns, setRolloutPaused } from '../fleet/rollout-state.js';
 import { ReportCollector, type CampaignSummary, type KnownCampaign } from '../fleet/summary.js';
 import { formatSummaries } from '../fleet/summary-text.js';
-import { EXPIRES_HELP, EXPIRES_OPTION, HELP_OPTION, SIGNING_KEY_OPTIONS, expiriesFrom, integerOption, note, signingKeys, numberOption, parseOptions, printJson, type CliDeps } from './common.js';
+import { EXPIRES_HELP, EXPIRES_OPTION, HELP_OPTION, SIGNING_KEY_OPTIONS, signingTimes, integerOption, note, signingKeys, numberOption, parseOptions, printJson, type CliDeps } from './common.js';
 
 export const STATUS_HELP = `Usage: tcu-ota status (--reports FILE... | --broker URL --topic PREFIX [--duration SECONDS])
                        [--campaign ID] [--threshold PCT] [--min-vehicles N] [--json]
@@ -102,7 +102,7 @@ export async function statusCommand(argv: string[], io: CommandIO, deps: CliDeps
       else if (s.paused) actions.set(s.campaign, actions.get(s.campaign) ?? 'already paused');
       else if (keys === undefined) actions.set(s.campaign, 'over the threshold; not paused (no director keys given)');
       else {
-        await updateDirector(director, keys, expiriesFrom(values.expires, deps.clock), (repo) => ({ result: undefined, write: setRolloutPaused(repo, s.campaign, true).changed }));
+        await updateDirector(director, keys, signingTimes(values.expires, deps.clock), (repo) => ({ result: undefined, write: setRolloutPaused(repo, s.campaign, true).changed }));
         actions.set(s.campaign, 'paused');
         const worst = s.groups.find((g) => g.overThreshold)!;
         note(io, `campaign ${s.campaign} paused: ${worst.group === 'stage' ? `stage ${worst.stage}` : worst.group} failure rate ${worst.failureRate} % is above ${thresholdPercent} %`);

@@ -25,7 +25,7 @@ export interface DirectorUpdate<T> {
 export function updateDirector<T>(
   dir: string,
   keys: DirectorKeys,
-  expires: Record<TufRole, Date>,
+  times: { expires: Record<TufRole, Date>; issued: Date },
   change: (repo: RepositoryBuilder) => { result: T; write: boolean },
 ): Promise<DirectorUpdate<T>> {
   return withRepositoryLock(dir, () => {
@@ -35,6 +35,6 @@ export function updateDirector<T>(
     const timestamp = roleSigners(repo, 'timestamp', keys.timestamp, '--timestamp-key');
     const { result, write } = change(repo);
     if (!write) return { result, staged: false };
-    return { result, versions: resignAndWrite(repo, dir, { targets, snapshot, timestamp, expires }), staged };
+    return { result, versions: resignAndWrite(repo, dir, { targets, snapshot, timestamp, ...times }), staged };
   });
 }

@@ -111,6 +111,8 @@ export interface Resign {
   timestamp: readonly Signer[];
   /** New expiry dates; each role signed here gets its own. */
   expires: Record<TufRole, Date>;
+  /** Now: the timestamp's `issued` field, a time vehicles take as a lower bound of theirs. */
+  issued: Date;
 }
 
 export interface Versions {
@@ -123,7 +125,7 @@ export interface Versions {
 /** Signs (targets,) snapshot and timestamp, checks each against the root, and writes the folder. */
 export function resignAndWrite(repo: RepositoryBuilder, dir: string, r: Resign): Versions {
   if (r.targets) repo.signTargets(r.targets, { expires: r.expires.targets });
-  repo.publish(r.snapshot, r.timestamp, { snapshot: { expires: r.expires.snapshot }, timestamp: { expires: r.expires.timestamp } });
+  repo.publish(r.snapshot, r.timestamp, { snapshot: { expires: r.expires.snapshot }, timestamp: { expires: r.expires.timestamp, issued: r.issued } });
   verifyRoles(repo, ['targets', 'snapshot', 'timestamp']);
   writeRepository(repo, dir);
   rmSync(join(dir, STAGED_TARGETS), { force: true });

@@ -60,9 +60,24 @@ export function buildSnapshot(options: { version?: number; expires: Date; meta: 
   return new Metadata(new Snapshot({ version: options.version ?? 1, specVersion: SPEC_VERSION, expires: tufDate(options.expires), meta: options.meta }));
 }
 
-export function buildTimestamp(options: { version?: number; expires: Date; snapshotMeta: MetaFile }): Metadata<Timestamp> {
-  return new Metadata(new Timestamp({ version: options.version ?? 1, specVersion: SPEC_VERSION, expires: tufDate(options.expires), snapshotMeta: options.snapshotMeta }));
+/**
+ * `issued`, when given, is written as the timestamp's `issued` field (a TUF date): when it was
+ * signed. TUF clients ignore the field; ours take it as a lower bound of the time (docs/OTA.md, "The clock").
+ */
+export function buildTimestamp(options: { version?: number; expires: Date; snapshotMeta: MetaFile; issued?: Date }): Metadata<Timestamp> {
+  return new Metadata(
+    new Timestamp({
+      version: options.version ?? 1,
+      specVersion: SPEC_VERSION,
+      expires: tufDate(options.expires),
+      snapshotMeta: options.snapshotMeta,
+      ...(options.issued === undefined ? {} : { unrecognizedFields: { [ISSUED_FIELD]: tufDate(options.issued) } }),
+    }),
+  );
 }
+
+/** The field of timestamp.json's `signed` that says when it was signed. */
+export const ISSUED_FIELD = 'issued';
 
 /**
  * Signs `md` with each signer (Metadata.sign: Ed25519 over the canonical JSON of `signed`).

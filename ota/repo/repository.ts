@@ -45,6 +45,8 @@ export interface RepositoryInit {
 
 export interface SignOptions {
   expires?: Date;
+  /** timestamp only: when it is signed, written as its `issued` field (none when absent). */
+  issued?: Date;
   /** Force a version (tests: rollbacks, skipped versions). */
   version?: number;
 }
@@ -213,7 +215,7 @@ export class RepositoryBuilder {
     const meta = metaFileFor(this.snapshot.signed.version, metadataBytes(this.snapshot));
     const version = options.version ?? (this.signed.has('timestamp') ? this.timestamp.signed.version + 1 : this.timestamp.signed.version);
     const expires = options.expires ?? new Date(this.timestamp.signed.expires);
-    this.timestamp = buildTimestamp({ version, expires, snapshotMeta: meta });
+    this.timestamp = buildTimestamp({ version, expires, snapshotMeta: meta, ...(options.issued === undefined ? {} : { issued: options.issued }) });
     signMetadata(this.timestamp, signers);
     this.signed.add('timestamp');
   }

@@ -167,6 +167,8 @@ export class TrustedRepository {
         if (bytes && (!old || !bytes.equals(old))) changed.set(`${role}.json`, bytes);
       }
       commitFiles(this.dir, changed);
+      // A verified signing time is a lower bound of the present: the trusted time never goes below it.
+      if (verified.issued !== undefined) this.trustedTime?.raise('metadata', Date.parse(verified.issued));
       return { ...verified, changed: [...changed.keys()] };
     } finally {
       rmSync(this.workDir, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { MetaFile, Metadata, Root, Snapshot, Targets, Timestamp } from '@tufjs/models';
 import { TcuError, isTcuError, type ErrorCode } from '../../core/errors.js';
-import { parseMetadata, type AnyMetadata, type TufRole } from '../repo/metadata.js';
+import { ISSUED_FIELD, parseMetadata, type AnyMetadata, type TufRole } from '../repo/metadata.js';
 
 /**
  * Our own check of a complete set of trusted metadata (root, timestamp, snapshot, targets), run
@@ -15,7 +15,9 @@ import { parseMetadata, type AnyMetadata, type TufRole } from '../repo/metadata.
  *   ids cannot make one signature count twice (tuf-js counts key ids);
  * - each new root of a rotation chain checked the same way (old root's threshold and its own);
  * - versions never below the ones trusted before, and the set consistent with itself
- *   (timestamp → snapshot → targets: versions, and lengths and hashes where given).
+ *   (timestamp → snapshot → targets: versions, and lengths and hashes where given);
+ * - the timestamp's optional `issued` (when it was signed): a TUF date, and no role of the set
+ *   expired by then (a set stale at its own signing time is refused even on a clock far behind).
  */
 
 export interface TrustedTarget {
@@ -34,6 +36,8 @@ export interface TrustedMetadata {
   versions: RoleVersions;
   /** Expiry of each role (ISO 8601). */
   expires: Record<TufRole, string>;
+  /** When the timestamp was signed (its `issued` field, a TUF date), when it says so. */
+  issued?: string;
   targets: ReadonlyMap<string, TrustedTarget>;
 }
 
@@ -105,13 +109,29 @@ export function verifyTrustedSet(files: MetadataFiles, options: VerifySetOptions
     }
   }
 
+  const issued = issuedTime(timestamp, all, fail);
+
   const entries = new Map<string, TrustedTarget>();
   for (const [name, file] of Object.entries(targets.signed.targets)) {
     if (!Number.isSafeInteger(file.length) || file.length < 0) throw fail('OTA_METADATA', `target ${JSON.stringify(name)}: length must be a non-negative integer`);
     entries.set(name, { name, length: file.length, hashes: { ...file.hashes }, custom: file.unrecognizedFields['custom'] });
   }
   const expires = { root: root.signed.expires, timestamp: timestamp.signed.expires, snapshot: snapshot.signed.expires, targets: targets.signed.expires };
-  return { repository: repo, versions, expires, targets: entries };
+  return { repository: repo, versions, expires, targets: entries, ...(issued === undefined ? {} : { issued }) };
+}
+
+function issuedTime(timestamp: Metadata<Timestamp>, all: [TufRole, AnyMetadata][], fail: (code: ErrorCode, message: string, details?: Record<string, unknown>) => TcuError): string | undefined {
+  const issued = timestamp.signed.unrecognizedFields[ISSUED_FIELD];
+  if (issued === undefined) return undefined;
+  if (typeof issued !== 'string' || !TUF_DATE.test(issued) || Number.isNaN(Date.parse(issued))) {
+    throw fail('OTA_METADATA', `timestamp.json: ${ISSUED_FIELD} ${JSON.stringify(issued)} is not a TUF date`, { role: 'timestamp' });
+  }
+  for (const [role, md] of all) {
+    if (Date.parse(issued) >= Date.parse(md.signed.expires)) {
+      throw fail('OTA_EXPIRED', `${role}.json expired at ${md.signed.expires}, before the timestamp was signed (${issued})`, { role, expires: md.signed.expires, issued });
+    }
+  }
+  return issued;
 }
 
 function checkRotation(rotation: NonNullable<VerifySetOptions['rotation']>, finalRoot: Metadata<Root>, repo: string): void {

@@ -69,6 +69,22 @@ describe('TrustedTime', () => {
     expect(tt.counters()).toEqual({ observed: 3, advanced: 1, refused: 1, implausible: 0, gnssRejected: 0 });
   });
 
+  it('takes a signed lower bound (raise): only ever raises the floor, never refused for being behind', () => {
+    const clock = new BoardClock(0, 0);
+    const tt = new TrustedTime({ clock, toleranceMs: 2000 });
+    expect(tt.raise('metadata', T)).toEqual({ accepted: true, advanced: true, floorMs: T });
+    expect(tt.isTrusted()).toBe(false); // a signing time says nothing about how late it is now
+    clock.advance(10_000);
+    // Metadata signed an hour before the floor: no evidence against it, nothing changes.
+    expect(tt.raise('metadata', T - 3_600_000)).toEqual({ accepted: true, advanced: false, floorMs: T + 10_000 });
+    expect(tt.raise('broker', T + 20_000)).toEqual({ accepted: true, advanced: true, floorMs: T + 20_000 });
+    expect(tt.source()).toBe('broker');
+    expect(tt.now()).toBe(T + 20_000);
+    const r = tt.raise('metadata', Date.UTC(2101, 0, 1));
+    expect(r.accepted === false && r.error.details['reason']).toBe('implausible');
+    expect(tt.counters()).toMatchObject({ observed: 4, advanced: 2, refused: 0, implausible: 1 });
+  });
+
   it('refuses implausible times (before 2020, after 2100, not a number)', () => {
     const tt = new TrustedTime({ clock: new BoardClock() });
     for (const t of [Date.UTC(2019, 11, 31), Date.UTC(2100, 0, 2), NaN, Infinity]) {

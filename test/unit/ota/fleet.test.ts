@@ -252,7 +252,7 @@ describe('updateDirector and the status command in-process: the automatic pause'
     writePrivateKeyFile(wrong, testKey(81));
     const before = readFileSync(join(dir, 'targets.json'));
     const keys = (k: string) => ({ targets: [readKeyFile(k)], snapshot: [readKeyFile(keyPath)], timestamp: [readKeyFile(keyPath)] });
-    const err = await updateDirector(dir, keys(wrong), Object.fromEntries(ROLES.map((r) => [r, new Date(Date.now() + DAY)])) as Record<TufRole, Date>, () => ({ result: 0, write: true })).catch((e: unknown) => e);
+    const err = await updateDirector(dir, keys(wrong), { expires: Object.fromEntries(ROLES.map((r) => [r, new Date(Date.now() + DAY)])) as Record<TufRole, Date>, issued: new Date() }, () => ({ result: 0, write: true })).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'CLI_USAGE' });
     expect(readFileSync(join(dir, 'targets.json'))).toEqual(before);
     writeFileSync(join(dir, LOCK_FILE), `${process.pid}\n`);

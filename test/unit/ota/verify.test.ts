@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../../core/clock.js';
 import { TcuError } from '../../../core/errors.js';
 import { TrustedTime } from '../../../drivers/gnss/trusted-time.js';
+import { signMetadata } from '../../../ota/repo/metadata.js';
 import { TrustedRepository, type TrustedRepositoryOptions } from '../../../ota/tuf/index.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 import { DAY, TestRepo, expectRefused, expectValidUpdate, folderDigest, rejection, vehicle, vehicleRepos, type Vehicle } from '../../helpers/ota-repos.js';
@@ -200,6 +201,54 @@ describe('the clock', () => {
     // Without the trusted time, tuf-js alone accepts the expired timestamp.
     const naive = new TrustedRepository({ name: 'image', stateDir: v.stateDir, source: v.image.dir });
     expect((await naive.refresh()).versions.timestamp).toBe(2);
+  });
+});
+
+describe("the timestamp's signed issued time", () => {
+  const realNow = Math.floor(Date.now() / 1000) * 1000; // TUF dates are whole seconds
+  function signIssued(repo: TestRepo, issued: Date | string, expires?: Date): void {
+    repo.builder.signTimestamp(repo.keys.timestamp, { ...(typeof issued === 'string' ? {} : { issued }), ...(expires ? { expires } : {}) });
+    if (typeof issued === 'string') {
+      // A malformed value, signed properly: only a publisher's bug produces this.
+      repo.builder.timestamp.signed.unrecognizedFields['issued'] = issued;
+      signMetadata(repo.builder.timestamp, repo.keys.timestamp);
+    }
+    repo.builder.write(repo.dir);
+  }
+
+  it('raises the trusted time after a verified refresh; a clock set back below it is refused next time', async () => {
+    v = await vehicle();
+    const clock = new FakeClock(realNow);
+    const trustedTime = new TrustedTime({ clock });
+    const repo = new TrustedRepository({ name: 'image', stateDir: v.stateDir, source: v.image.dir, clock, trustedTime });
+    signIssued(v.image, new Date(realNow + 60_000)); // signed a minute "ahead" of this board's clock
+    const result = await repo.refresh();
+    expect(result.issued).toBe(new Date(realNow + 60_000).toISOString().replace('.000Z', 'Z'));
+    expect(trustedTime.floor()).toBe(realNow + 60_000);
+    expect(trustedTime.source()).toBe('metadata');
+    // The board's clock is now 60 s behind a time the repository signed: not accepted any more.
+    // (The floor moves on with the monotonic clock, so waiting does not help: the clock must be set right.)
+    expect((await rejection(repo.refresh())).code).toBe('OTA_CLOCK');
+  });
+
+  it('a set stale at its own signing time is refused (OTA_EXPIRED), even on a clock that sees it fresh', async () => {
+    v = await vehicle();
+    const before = folderDigest(v.stateDir);
+    // The snapshot expires in 7 days; a timestamp signed 8 days from now still names it.
+    signIssued(v.image, new Date(realNow + 8 * DAY), new Date(realNow + 9 * DAY));
+    const err = await rejection(v.trusted.image.refresh());
+    expect(err.code).toBe('OTA_EXPIRED');
+    expect(err.details['role']).toBe('snapshot');
+    expect(folderDigest(v.stateDir)).toEqual(before);
+    await expectValidUpdate(v, 5);
+  });
+
+  it('an issued field that is not a TUF date is refused (OTA_METADATA); its absence is fine', async () => {
+    v = await vehicle();
+    signIssued(v.image, 'yesterday');
+    expect((await rejection(v.trusted.image.refresh())).code).toBe('OTA_METADATA');
+    v.image.republish();
+    expect((await v.trusted.image.refresh()).issued).toBeUndefined();
   });
 });
 
