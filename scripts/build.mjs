@@ -9,6 +9,8 @@ const programs = [
   { entry: 'agent/cli/tcu-agent.ts', out: 'dist/tcu-agent.mjs' },
   { entry: 'hw-emulator/cli/tcu-emulator.ts', out: 'dist/tcu-emulator.mjs' },
   { entry: 'ota/cli/tcu-ota.ts', out: 'dist/tcu-ota.mjs' },
+  // Outside the OTA slots on a board (ExecStartPre=): never replaced by the update it guards.
+  { entry: 'agent/cli/tcu-boot-guard.ts', out: 'dist/tcu-boot-guard.mjs' },
 ];
 
 for (const p of programs) {
