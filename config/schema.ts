@@ -22,6 +22,7 @@ export const PATTERNS = {
   },
   url: { pattern: '^(mqtts?|tcp|ssl|wss?)://[^\\s/?#]+', words: 'must be a broker URL starting with mqtt://, mqtts://, tcp://, ssl://, ws:// or wss://' },
   ecu: { pattern: '^[A-Za-z0-9_.-]{1,64}$', words: "must be 1 to 64 letters, digits, '_', '.' or '-'" },
+  vehicleGroup: { pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', words: "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit" },
   topicPrefix: { pattern: '^[^+#/\\s](?:[^+#\\s]*[^+#/\\s])?$', words: "must be a topic prefix without '+', '#', spaces or a leading or trailing '/'" },
 } as const;
 
@@ -93,6 +94,7 @@ export const CONFIG_SCHEMA = {
         vin: { type: 'string', pattern: PATTERNS.vin.pattern },
         deviceId: { type: 'string', pattern: PATTERNS.deviceId.pattern },
         hardwareId: { type: 'string', minLength: 1, default: 'tcu-generic' },
+        groups: { type: 'array', uniqueItems: true, items: { type: 'string', pattern: PATTERNS.vehicleGroup.pattern } },
       },
     },
     can: {
@@ -306,6 +308,15 @@ export const CONFIG_SCHEMA = {
         maxBootAttempts: { type: 'integer', minimum: 1, maximum: 100, default: 3 },
         healthTimeoutS: { type: 'integer', minimum: 1, maximum: 3600, default: 120 },
         ecu: { type: 'string', pattern: PATTERNS.ecu.pattern, default: 'tcu' },
+        download: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            bandwidthBytesPerS: { type: 'integer', minimum: 1 },
+            minRateBytesPerS: { type: 'integer', minimum: 0 },
+            slowWindowMs: { type: 'integer', minimum: 1000, maximum: 3600000 },
+          },
+        },
       },
     },
     jobs: {

@@ -22,6 +22,8 @@ export interface VehicleConfigInput {
   deviceId: string;
   /** Default "tcu-generic". */
   hardwareId?: string;
+  /** Vehicle groups for staged rollouts (a group stage admits a vehicle in one of its groups); absent: none. */
+  groups?: string[];
 }
 
 export interface SocketCanBusConfigInput {
@@ -251,6 +253,16 @@ export interface OtaSignalsConfigInput {
   parkedMaxSpeedKmh?: number;
 }
 
+/** The target download's limits (docs/OTA.md, "Download"). Absent fields: the downloader's defaults. */
+export interface OtaDownloadConfigInput {
+  /** Bandwidth cap, bytes per second, integer >= 1. Absent: no cap. */
+  bandwidthBytesPerS?: number;
+  /** Slow retrieval: below this rate over `slowWindowMs` a download is abandoned (OTA_SLOW_RETRIEVAL). Integer >= 0 (0: off); absent: 1024, or half the cap when lower. */
+  minRateBytesPerS?: number;
+  /** The slow-retrieval window, ms. Integer 1000..3600000; absent: 30000. */
+  slowWindowMs?: number;
+}
+
 export interface OtaConfigInput {
   /** The image repository: an http(s):// or file:// URL, or a folder. */
   imageRepo: string;
@@ -271,6 +283,8 @@ export interface OtaConfigInput {
   healthTimeoutS?: number;
   /** The TCU's name in the software inventory. Default "tcu". */
   ecu?: string;
+  /** Absent: no bandwidth cap, the downloader's slow-retrieval defaults. */
+  download?: OtaDownloadConfigInput;
 }
 
 export interface JobsConfigInput {
@@ -311,6 +325,7 @@ export interface VehicleConfig {
   vin: string;
   deviceId: string;
   hardwareId: string;
+  groups?: string[];
 }
 
 export type SocketCanBusConfig = SocketCanBusConfigInput;
@@ -457,7 +472,10 @@ export interface OtaConfig {
   maxBootAttempts: number;
   healthTimeoutS: number;
   ecu: string;
+  download?: OtaDownloadConfig;
 }
+
+export type OtaDownloadConfig = OtaDownloadConfigInput;
 
 export interface AgentConfig {
   version: 1;

@@ -1,5 +1,5 @@
 import { TcuError } from '../core/errors.js';
-import type { TargetCustom } from './types.js';
+import type { RolloutStage, TargetCustom } from './types.js';
 
 /**
  * Reads a target's `custom` object (signed metadata, but written by people and tools we do not
@@ -57,12 +57,8 @@ export function parseTargetCustom(raw: unknown, where = 'custom'): TargetCustom 
     setIf(rollout, 'campaign', str(ro['campaign'], `${p}.campaign`));
     const stages = ro['stages'];
     if (stages !== undefined) {
-      if (!Array.isArray(stages) || stages.length === 0) throw bad(`${p}.stages`, 'must be a non-empty array of percentages');
-      stages.forEach((s, i) => {
-        if (typeof s !== 'number' || !Number.isFinite(s) || s <= 0 || s > 100) throw bad(`${p}.stages[${i}]`, 'must be a number above 0 and at most 100');
-        if (i > 0 && s < (stages[i - 1] as number)) throw bad(`${p}.stages[${i}]`, 'stages are cumulative: each is at least the one before');
-      });
-      rollout.stages = [...(stages as number[])];
+      if (!Array.isArray(stages) || stages.length === 0) throw bad(`${p}.stages`, 'must be a non-empty array of percentages and vehicle group stages');
+      rollout.stages = rolloutStages(stages, `${p}.stages`);
     }
     if (ro['stage'] !== undefined) {
       if (rollout.stages === undefined) throw bad(`${p}.stage`, 'needs stages');
@@ -72,6 +68,23 @@ export function parseTargetCustom(raw: unknown, where = 'custom'): TargetCustom 
     out.rollout = rollout;
   }
   return out;
+}
+
+/**
+ * Each stage a percentage (above 0, at most 100; the percentages non-decreasing, as they are
+ * cumulative) or `{groups: [non-empty strings]}` (other fields of a group stage are ignored).
+ */
+function rolloutStages(stages: unknown[], where: string): RolloutStage[] {
+  let percent = 0;
+  return stages.map((s, i) => {
+    if (typeof s === 'object' && s !== null && !Array.isArray(s)) {
+      return { groups: stringArray((s as Record<string, unknown>)['groups'], `${where}[${i}].groups`, true, true)! };
+    }
+    if (typeof s !== 'number' || !Number.isFinite(s) || s <= 0 || s > 100) throw bad(`${where}[${i}]`, 'must be a number above 0 and at most 100, or {"groups": [...]}');
+    if (s < percent) throw bad(`${where}[${i}]`, 'percentages are cumulative: each is at least the one before');
+    percent = s;
+    return s;
+  });
 }
 
 function bad(field: string, rule: string): TcuError {

@@ -36,14 +36,21 @@ export interface TargetCustom {
   };
   rollout?: {
     campaign?: string;
-    /** Cumulative percentages of the fleet per stage, e.g. [1, 10, 50, 100]. */
-    stages?: number[];
+    /**
+     * The stages, in order: a cumulative percentage of the fleet (`10`: the vehicles whose VIN
+     * bucket is below 10) or a vehicle group stage (`{groups: ["pilot"]}`: the vehicles configured
+     * in one of those groups). E.g. `[{groups: ["pilot"]}, 1, 10, 50, 100]`.
+     */
+    stages?: RolloutStage[];
     /** Index into `stages` of the current stage (absent: 0). Set by the director (`tcu-ota rollout`). */
     stage?: number;
     /** True: no vehicle starts this update now (`tcu-ota rollout pause`, or the automatic pause). */
     paused?: boolean;
   };
 }
+
+/** One stage of a staged rollout: a cumulative percentage of the fleet, or vehicle groups (ota/rollout.ts). */
+export type RolloutStage = number | { groups: string[] };
 
 /** A target both repositories agreed on, ready to download. */
 export interface VerifiedTarget {

@@ -19,10 +19,13 @@ import type { TargetCustom, VerifiedTarget } from './types.js';
  *    (OTA_REPO_DISAGREE); its `custom.hardwareIds` must hold ours too, and a `version` or
  *    `releaseCounter` the director states must be the image's (OTA_REPO_DISAGREE).
  * 4. Already installed (same sha256): up to date. A release counter (the image repository's;
- *    absent counts as 0) lower than the installed one: OTA_DOWNGRADE, however well signed.
- * 5. Staged rollout (ota/rollout.ts, on the merged `custom.rollout`): a vehicle whose VIN is not in
- *    the current stage, or a paused rollout, is up to date with a `reason` (and the target it was
- *    not offered). A downgrade is refused before this, whatever the stage.
+ *    absent counts as 0) lower than the installed one: OTA_DOWNGRADE, however well signed. The
+ *    callers pass the inventory's entry, which holds the factory software's counter from the first
+ *    start (the booted slot's, agent/ota/policy.ts `factorySoftware`) until an update is committed;
+ *    only with no counter known at all (a backend that cannot tell) is there nothing to compare.
+ * 5. Staged rollout (ota/rollout.ts, on the merged `custom.rollout`): a vehicle that no stage up to
+ *    the current one admits (by its VIN's bucket or its groups), or a paused rollout, is up to date
+ *    with a `reason` (and the target it was not offered). A downgrade is refused before this, whatever the stage.
  *
  * The result's `custom` is the image repository's (what the software is), with the director's
  * `preconditions`, `network` and `rollout` in place of the image's where the director gives them
@@ -57,6 +60,8 @@ export interface ResolveUpdateOptions {
   foreignTargets?: 'refuse' | 'up-to-date';
   /** The vehicle's VIN: its place in a staged rollout (without one, only a stage at 100 % applies). */
   vin?: string;
+  /** The vehicle groups it is configured in (`vehicle.groups`): the group stages of a rollout that admit it. */
+  groups?: readonly string[];
 }
 
 export type UpdateResolution =
@@ -122,7 +127,7 @@ export function resolveUpdate(options: ResolveUpdateOptions): UpdateResolution {
       details: { target: name, releaseCounter: counter, installed: installedCounter },
     });
   }
-  const eligibility = rolloutEligibility(target.custom, options.vin);
+  const eligibility = rolloutEligibility(target.custom, options.vin, options.groups);
   if (!eligibility.eligible) return { kind: 'up-to-date', target, reason: eligibility.reason, detail: eligibility.detail };
   return { kind: 'update', target };
 }

@@ -7,8 +7,8 @@ import type { OtaOutcome, VehicleState } from '../../ota/types.js';
 import { applyUpdate } from '../ota/apply.js';
 
 export const OTA_HELP = `Usage: tcu-agent ota apply --image-repo URL_OR_DIR --director-repo URL_OR_DIR --state-dir DIR
-                          --hardware-id ID --slots DIR [--ecu NAME] [--vin VIN] [--vehicle-state FILE]
-                          [--now ISO8601]
+                          --hardware-id ID --slots DIR [--ecu NAME] [--vin VIN] [--group NAME...] [--vehicle-state FILE]
+                          [--now ISO8601] [--bandwidth BYTES_PER_S]
 
 Runs one signed update end to end with the dir-slots backend, as a workshop would: refreshes the
 image and director repositories (TUF metadata, verified with tuf-js), checks that both agree on the
@@ -16,8 +16,11 @@ target for this hardware (Uptane), checks the preconditions, downloads and verif
 installs it to the inactive slot, switches, health-checks the new slot, and commits it or rolls
 back. Prints one JSON line:
   {"result": "installed" | "rejected" | "deferred" | "failed" | "up-to-date", "code": "...",
+   "reason"?: "soc" | "parked" | "ignition" | "workshop" | "consent",
    "target": "<name or null>", "detail": "..."}
-Progress goes to standard error as JSON log lines.
+("reason": which precondition deferred it, with OTA_PRECONDITION.) Progress goes to standard error
+as JSON log lines: each campaign state, and the download's ("download progress": receivedBytes,
+totalBytes, percent, bytesPerS, etaSeconds) every 5 % or every second.
 
 Options:
   --image-repo URL_OR_DIR     the image repository (http(s) URL, file:// URL or folder)
@@ -30,9 +33,13 @@ Options:
   --ecu NAME                  the software inventory's name for this ECU (default tcu, as the
                               agent's ota.ecu)
   --vin VIN                   the vehicle: its staged-rollout bucket (sha256 of campaign:VIN)
+  --group NAME                a vehicle group it is in (repeatable): rollout stages group:NAME
+                              admit it (as the agent's vehicle.groups)
   --vehicle-state FILE        {"socPercent", "parked", "ignitionOff", "consent", "workshop"};
                               without it: parked in a workshop, ignition off, consent given, charged
   --now ISO8601               the reference time for metadata expiry
+  --bandwidth BYTES_PER_S     cap the download at this many bytes per second (as the agent's
+                              ota.download.bandwidthBytesPerS); default no cap
   -h, --help                  this text
 
 Exit codes: 0 installed or up to date, 1 unexpected failure, 2 usage error, 3 rejected (security),
@@ -60,8 +67,10 @@ export async function otaCommand(argv: string[], io: CommandIO): Promise<number>
     slots: { type: 'string' },
     ecu: { type: 'string' },
     vin: { type: 'string' },
+    group: { type: 'string', multiple: true },
     'vehicle-state': { type: 'string' },
     now: { type: 'string' },
+    bandwidth: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   });
   if (values.help) {
@@ -70,6 +79,10 @@ export async function otaCommand(argv: string[], io: CommandIO): Promise<number>
   }
   const now = values.now === undefined ? undefined : new Date(values.now);
   if (now !== undefined && Number.isNaN(now.getTime())) throw new TcuError('CLI_USAGE', `--now must be an ISO 8601 time (got "${values.now}")`);
+  const bandwidth = values.bandwidth === undefined ? undefined : Number(values.bandwidth);
+  if (bandwidth !== undefined && (!/^[0-9]+$/.test(values.bandwidth ?? '') || !Number.isSafeInteger(bandwidth) || bandwidth < 1)) {
+    throw new TcuError('CLI_USAGE', `--bandwidth must be a whole number of bytes per second, at least 1 (got "${values.bandwidth}")`);
+  }
   const outcome = await applyUpdate({
     imageRepo: requireString(values['image-repo'], '--image-repo'),
     directorRepo: requireString(values['director-repo'], '--director-repo'),
@@ -77,9 +90,11 @@ export async function otaCommand(argv: string[], io: CommandIO): Promise<number>
     hardwareId: requireString(values['hardware-id'], '--hardware-id'),
     slotsDir: requireString(values.slots, '--slots'),
     ...(values.vin === undefined ? {} : { vin: values.vin }),
+    ...(values.group === undefined ? {} : { groups: values.group }),
     ...(values.ecu === undefined ? {} : { ecu: values.ecu }),
     vehicle: values['vehicle-state'] === undefined ? WORKSHOP : readVehicleState(values['vehicle-state']),
     ...(now === undefined ? {} : { now }),
+    ...(bandwidth === undefined ? {} : { bandwidthBytesPerS: bandwidth }),
     clock: systemClock(),
     logger: createLogger({ level: 'info', name: 'tcu-ota-apply', destination: 2 }),
   });

@@ -13,19 +13,20 @@ import type { Clock } from '../../core/clock.js';
 import { TcuError, asTcuError, type ErrorCode } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { CampaignRunner, CampaignStore, type CampaignHooks, type ConsentAnswer } from '../../ota/campaign/index.js';
-import { downloadTarget } from '../../ota/download/index.js';
-import { DirSlotsBackend, readCurrent, slotFileName, verifySlot } from '../../ota/install/index.js';
-import { TrustedRepository } from '../../ota/tuf/index.js';
-import type { OtaOutcome, VehicleState, VerifiedTarget } from '../../ota/types.js';
+import { DirSlotsBackend, readCurrent, verifySlot } from '../../ota/install/index.js';
+import { TrustedRepository, type TrustedMetadata } from '../../ota/tuf/index.js';
+import type { VehicleState, VerifiedTarget } from '../../ota/types.js';
 import { resolveUpdate } from '../../ota/uptane.js';
 import { TrustedTimeStore } from '../runtime/trusted-time.js';
-import { CANCELLABLE, sameTarget } from './policy.js';
-import { OTA_STORE_FILE, checkPreconditions, outcomeOf, targetLocation } from './shared.js';
+import { auditCheckError, auditCheckResult, type CheckStep } from './check-audit.js';
+import { downloadCampaignTarget, downloadLimits } from './download.js';
+import { CANCELLABLE, factorySoftware, installedSoftware, sameTarget } from './policy.js';
+import { OTA_STORE_FILE, checkPreconditions, outcomeOf, type ApplyOutcome } from './shared.js';
 
 /** The inventory name of the TCU itself, as the configuration's `ota.ecu` default. */
 export const DEFAULT_ECU = 'tcu';
 
-export { OTA_STORE_FILE, checkPreconditions, outcomeOf, targetLocation } from './shared.js';
+export { OTA_STORE_FILE, checkPreconditions, outcomeOf, targetLocation, type ApplyOutcome } from './shared.js';
 
 export interface ApplyOptions {
   imageRepo: string;
@@ -36,9 +37,13 @@ export interface ApplyOptions {
   /** The inventory's name for this ECU; default `tcu`, as the agent's `ota.ecu`. */
   ecu?: string;
   vin?: string;
+  /** The vehicle groups it is in (`--group`): the group stages of a staged rollout that admit it. */
+  groups?: readonly string[];
   vehicle: VehicleState;
   /** The reference time for metadata expiry (`--now`). */
   now?: Date;
+  /** The download's bandwidth cap (`--bandwidth`), bytes per second. */
+  bandwidthBytesPerS?: number;
   clock: Clock;
   logger: Logger;
 }
@@ -47,25 +52,39 @@ function consentOf(v: VehicleState): ConsentAnswer {
   return v.consent === true ? 'given' : v.consent === false ? 'refused' : 'pending';
 }
 
-export async function applyUpdate(o: ApplyOptions): Promise<OtaOutcome> {
+export async function applyUpdate(o: ApplyOptions): Promise<ApplyOutcome> {
   mkdirSync(o.stateDir, { recursive: true });
   const trusted = new TrustedTimeStore(o.stateDir, o.clock, (err) => o.logger.warn({ code: err.code, err: err.message }, 'trusted time file ignored'));
   // The same inventory entry as the agent's own campaigns (`ota.ecu`, default `tcu`).
   const ecu = o.ecu ?? DEFAULT_ECU;
   let target: VerifiedTarget | undefined;
+  let step: CheckStep = 'image';
+  const repos: { image?: TrustedMetadata; director?: TrustedMetadata } = {};
   try {
     const refreshOptions = o.now === undefined ? {} : { now: o.now };
     const repo = (name: string, source: string): TrustedRepository => new TrustedRepository({ name, stateDir: o.stateDir, source, trustedTime: trusted.time });
-    const image = await repo('image', o.imageRepo).refresh(refreshOptions);
-    const director = await repo('director', o.directorRepo).refresh(refreshOptions);
-    const installed = withStore(o, (store) => store.inventory.get(ecu));
+    const image = (repos.image = await repo('image', o.imageRepo).refresh(refreshOptions));
+    step = 'director';
+    const director = (repos.director = await repo('director', o.directorRepo).refresh(refreshOptions));
+    step = 'resolve';
+    // The first run records the booted slot's software (its release counter too): a target older
+    // than the factory software is a downgrade from the start.
+    const status = await DirSlotsBackend.open({ dir: o.slotsDir, clock: o.clock }).status();
+    const entry = withStore(o, (store) => {
+      const factory = factorySoftware(status, ecu);
+      if (factory !== undefined && store.inventory.seed(factory)) o.logger.info({ ...factory }, 'factory software recorded in the inventory');
+      return store.inventory.get(ecu);
+    });
+    const installed = installedSoftware(entry);
     const resolution = resolveUpdate({
       director,
       image,
       hardwareId: o.hardwareId,
       ...(o.vin === undefined ? {} : { vin: o.vin }),
-      ...(installed === null ? {} : { installed: { ...(installed.target === null ? {} : { name: installed.target }), ...(installed.hash === null ? {} : { hashes: { sha256: installed.hash } }), ...(installed.releaseCounter === null ? {} : { releaseCounter: installed.releaseCounter }) } }),
+      ...(o.groups === undefined ? {} : { groups: o.groups }),
+      ...(installed === undefined ? {} : { installed }),
     });
+    withStore(o, (store) => auditCheckResult(store, resolution, { image, director }, entry?.releaseCounter ?? null));
     if (resolution.kind === 'up-to-date') {
       // With a reason, a staged rollout has not reached this vehicle (or is paused): nothing installed.
       if (resolution.reason !== undefined) return { result: 'up-to-date', code: 'UP_TO_DATE', target: resolution.target?.name ?? null, detail: `${resolution.reason}: ${resolution.detail ?? ''}` };
@@ -74,13 +93,24 @@ export async function applyUpdate(o: ApplyOptions): Promise<OtaOutcome> {
     target = resolution.target;
     return await install(o, target, ecu);
   } catch (err) {
-    return outcomeOf(asTcuError(err, 'OTA_FETCH'), target?.name ?? null);
+    const e = asTcuError(err, 'OTA_FETCH');
+    // A refusal before the campaign (verification, agreement, downgrade) goes into the audit log too.
+    if (target === undefined) auditRefusal(o, e, step, repos);
+    return outcomeOf(e, target?.name ?? null);
   } finally {
     try {
       trusted.save();
     } catch (err) {
       o.logger.warn({ err: (err as Error).message }, 'trusted time not saved');
     }
+  }
+}
+
+function auditRefusal(o: ApplyOptions, e: TcuError, step: CheckStep, repos: { image?: TrustedMetadata; director?: TrustedMetadata }): void {
+  try {
+    withStore(o, (store) => auditCheckError(store, e, step, repos));
+  } catch (err) {
+    o.logger.warn({ code: e.code, err: (err as Error).message }, 'the refusal could not be written to the audit log');
   }
 }
 
@@ -94,18 +124,14 @@ function withStore<T>(o: ApplyOptions, fn: (store: CampaignStore) => T): T {
 }
 
 /** The campaign with dir-slots: install, "reboot" (reopen everything), health check, commit. */
-async function install(o: ApplyOptions, target: VerifiedTarget, ecu: string): Promise<OtaOutcome> {
-  const downloads = join(o.stateDir, 'downloads');
-  mkdirSync(downloads, { recursive: true });
+async function install(o: ApplyOptions, target: VerifiedTarget, ecu: string): Promise<ApplyOutcome> {
+  mkdirSync(join(o.stateDir, 'downloads'), { recursive: true });
+  const limits = downloadLimits({ ...(o.bandwidthBytesPerS === undefined ? {} : { bandwidthBytesPerS: o.bandwidthBytesPerS }) }, '--bandwidth');
   let rebooted = false;
   const hooks: CampaignHooks = {
-    download: async (t, signal) => {
-      const sha256 = t.hashes['sha256'];
-      if (sha256 === undefined) throw new TcuError('OTA_METADATA', `target ${t.name} has no sha256 hash`);
-      const dest = join(downloads, slotFileName(t.name));
-      await downloadTarget({ url: targetLocation(o.imageRepo, t.name), dest, length: t.length, sha256, clock: o.clock, signal });
-      return dest;
-    },
+    // Progress as JSON log lines on standard error: every 5 % or every second.
+    download: (t, signal) =>
+      downloadCampaignTarget(t, { stateDir: o.stateDir, imageRepo: o.imageRepo, clock: o.clock, signal, limits, onProgress: (p) => o.logger.info({ event: 'download', target: t.name, ...p }, 'download progress') }),
     preconditions: async (t) => checkPreconditions(t, o.vehicle),
     consent: async () => consentOf(o.vehicle),
     // After the "reboot": the slot now active holds exactly what its manifest says.
@@ -122,7 +148,7 @@ async function install(o: ApplyOptions, target: VerifiedTarget, ecu: string): Pr
     reboot: () => {
       rebooted = true;
     },
-    onReport: (state, details) => o.logger.info({ state, ...details }, 'campaign'),
+    onReport: (state, details) => o.logger.info({ state, ...details, ...(o.groups?.length ? { groups: o.groups } : {}) }, 'campaign'),
   };
   const run = async (resume: boolean): Promise<ReturnType<CampaignStore['current']>> => {
     const store = CampaignStore.open({ path: join(o.stateDir, OTA_STORE_FILE), clock: o.clock });
@@ -150,10 +176,12 @@ async function install(o: ApplyOptions, target: VerifiedTarget, ecu: string): Pr
     case 'rolled-back':
       return { result: 'failed', code: campaign.code ?? 'OTA_HEALTH', target: target.name, detail: campaign.detail ?? 'rolled back' };
     case 'failed':
-      return outcomeOf(new TcuError((campaign.code ?? 'OTA_INSTALL') as ErrorCode, campaign.detail ?? 'failed'), target.name);
-    default:
-      // Waiting: consent, preconditions or the network policy deferred it.
-      return { result: 'deferred', code: campaign.code ?? 'OTA_PRECONDITION', target: target.name, detail: campaign.detail ?? `waiting (${campaign.state})` };
+      return outcomeOf(new TcuError((campaign.code ?? 'OTA_INSTALL') as ErrorCode, campaign.detail ?? 'failed'), target.name, campaign.reason);
+    default: {
+      // Waiting: consent, preconditions or the network policy deferred it; `reason` names which.
+      const reason = campaign.reason === undefined ? {} : { reason: campaign.reason };
+      return { result: 'deferred', code: campaign.code ?? 'OTA_PRECONDITION', ...reason, target: target.name, detail: campaign.detail ?? `waiting (${campaign.state})` };
+    }
   }
 }
 

@@ -5,7 +5,7 @@
  *
  * - `<topic>/consent/request` (agent → HMI): `{v, campaign, target, version, userInfo, timeoutS, at}`
  * - `<topic>/consent/response` (HMI → agent): `{campaign, answer: "consent" | "refuse"}`
- * - `<topic>/notice` (agent → HMI): `{v, campaign, state, target, version, code, detail, at, userInfo?}`
+ * - `<topic>/notice` (agent → HMI): `{v, campaign, state, target, version, code, detail, at, reason?, progress?, userInfo?}`
  *
  * A consent request waits for the answer naming its campaign, up to a time limit (then: pending,
  * asked again at the next check). Answers that come late, or unasked, are remembered (the latest
@@ -51,13 +51,27 @@ export interface HmiNotice {
   code: string | null;
   detail: string | null;
   at: string;
+  /** With OTA_PRECONDITION: which precondition (soc, parked, ignition, workshop, consent, network). */
+  reason?: string;
+  /** While downloading: how far (a notice of its own, throttled; docs/OTA.md). */
+  progress?: HmiProgress;
   userInfo?: HmiUserInfo;
+}
+
+export interface HmiProgress {
+  receivedBytes: number;
+  totalBytes: number;
+  /** 0 to 100, whole. */
+  percent: number;
+  bytesPerS: number;
+  /** Seconds left at the current rate; null while unknown. */
+  etaSeconds: number | null;
 }
 
 /** The notice of one campaign transition. */
 export function noticeOf(t: TransitionRecord, userInfo: HmiUserInfo | undefined): HmiNotice {
   const d = t.details;
-  return { v: 1, campaign: t.campaign, state: t.to, target: d.target, version: d.version, code: d.code, detail: d.detail, at: d.at, ...(userInfo === undefined ? {} : { userInfo }) };
+  return { v: 1, campaign: t.campaign, state: t.to, target: d.target, version: d.version, code: d.code, detail: d.detail, at: d.at, ...(d.reason === undefined ? {} : { reason: d.reason }), ...(userInfo === undefined ? {} : { userInfo }) };
 }
 
 export function hmiTopics(root: string): { request: string; response: string; notice: string } {

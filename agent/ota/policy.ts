@@ -5,9 +5,9 @@
  */
 import type { ErrorCode } from '../../core/errors.js';
 import type { OtaBackendConfig } from '../../config/index.js';
-import type { BackendSpec } from '../../ota/install/index.js';
+import type { BackendSpec, BackendStatus } from '../../ota/install/index.js';
 import type { Campaign, CampaignStateName } from '../../ota/campaign/index.js';
-import type { InventoryEntry } from '../../ota/inventory.js';
+import type { FactorySoftware, InventoryEntry } from '../../ota/inventory.js';
 import type { VerifiedTarget } from '../../ota/types.js';
 import type { InstalledSoftware } from '../../ota/uptane.js';
 
@@ -34,6 +34,29 @@ export function installedSoftware(entry: InventoryEntry | null): InstalledSoftwa
     ...(entry.target === null ? {} : { name: entry.target }),
     ...(entry.hash === null ? {} : { hashes: { sha256: entry.hash } }),
     ...(entry.releaseCounter === null ? {} : { releaseCounter: entry.releaseCounter }),
+  };
+}
+
+/**
+ * The inventory's first entry for `ecu`: the software of the booted slot, as the backend knows it
+ * (dir-slots: the slot manifest, release counter and RXSWINs included). Its release counter is what
+ * blocks a validly signed downgrade until the first update is committed. Undefined when the backend
+ * knows nothing of it, or when the booted slot is on trial or abandoned (not factory software: the
+ * campaign's commit or rollback decides what is installed).
+ */
+export function factorySoftware(status: BackendStatus, ecu: string): FactorySoftware | undefined {
+  const booted = status.slots.find((slot) => slot.name === status.booted);
+  if (booted === undefined || booted.bootState === 'trying' || booted.bootState === 'bad') return undefined;
+  if (booted.version === undefined && booted.sha256 === undefined && booted.releaseCounter === undefined) return undefined;
+  return {
+    ecu,
+    version: booted.version ?? null,
+    ...(booted.sha256 === undefined ? {} : { hash: booted.sha256 }),
+    ...(booted.length === undefined ? {} : { length: booted.length }),
+    ...(booted.releaseCounter === undefined ? {} : { releaseCounter: booted.releaseCounter }),
+    ...(booted.rxswin === undefined ? {} : { rxswin: booted.rxswin }),
+    ...(booted.hardwareIds === undefined ? {} : { hardwareIds: booted.hardwareIds }),
+    ...(booted.target === undefined ? {} : { target: booted.target }),
   };
 }
 

@@ -214,6 +214,7 @@ export class Agent {
         ...config,
         stateDir: config.stateDir ?? join(dirname(this.config.outbox.path), 'ota'),
         vin: this.config.vehicle.vin,
+        groups: this.config.vehicle.groups ?? [],
         hardwareId: this.config.vehicle.hardwareId,
         hmiClientId: `tcu-hmi-${this.config.vehicle.deviceId}`,
       },

@@ -20,75 +20,38 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Clock, TimerHandle } from '../../core/clock.js';
-import { TcuError, asTcuError } from '../../core/errors.js';
-import type { Logger } from '../../core/logger.js';
+import { asTcuError } from '../../core/errors.js';
 import type { OtaConfig } from '../../config/index.js';
-import type { TrustedTime } from '../../drivers/gnss/index.js';
-import { CampaignRunner, CampaignStore, isFinal, type Campaign, type CampaignHooks, type CampaignStateName, type ReportDetails } from '../../ota/campaign/index.js';
-import { downloadTarget } from '../../ota/download/index.js';
-import { childProcessRunner, createInstallBackend, slotFileName, type CommandRunner, type InstallBackend } from '../../ota/install/index.js';
-import { TrustedRepository } from '../../ota/tuf/index.js';
-import type { VehicleState, VerifiedTarget } from '../../ota/types.js';
+import { CampaignRunner, CampaignStore, isFinal, type CampaignHooks, type CampaignStateName, type ReportDetails } from '../../ota/campaign/index.js';
+import { childProcessRunner, createInstallBackend, type InstallBackend } from '../../ota/install/index.js';
+import { TrustedRepository, type TrustedMetadata } from '../../ota/tuf/index.js';
 import { resolveUpdate, type UpdateResolution } from '../../ota/uptane.js';
-import type { Connectivity } from '../connectivity/state.js';
-import type { Scheduler } from '../jobs.js';
+import { auditCheckError, auditCheckResult, type CheckStep } from '../ota/check-audit.js';
+import { downloadCampaignTarget, downloadLimits, type DownloadLimits } from '../ota/download.js';
 import { checkHealth } from '../ota/health.js';
-import { HmiChannel, noticeOf } from '../ota/hmi.js';
+import { HmiChannel, noticeOf, type HmiProgress } from '../ota/hmi.js';
+import { InstallWatch } from '../ota/install-watch.js';
 import { networkGate } from '../ota/network-gate.js';
-import { CANCELLABLE, backendSpec, blockedBy, installedSoftware, sameTarget } from '../ota/policy.js';
+import { CANCELLABLE, backendSpec, blockedBy, factorySoftware, installedSoftware, sameTarget } from '../ota/policy.js';
+import { rebootIntoNewSlot } from '../ota/reboot.js';
 import { StopGate } from '../ota/stop-gate.js';
-import { OTA_STORE_FILE, checkPreconditions, targetLocation } from '../ota/shared.js';
-import type { UplinkState } from '../uplink/index.js';
+import { OTA_STORE_FILE, checkPreconditions } from '../ota/shared.js';
+import type { OtaCheckResult, OtaRuntimeDeps } from './ota-deps.js';
 
 /** The exit code that asks the service manager to start the agent again (dir-slots: into the new slot). EX_TEMPFAIL. */
 export const OTA_RESTART_EXIT_CODE = 75;
 
-/** What the campaigns need of the uplink. */
-export interface OtaUplink {
-  readonly state: UplinkState;
-  on(event: 'state', listener: (state: UplinkState) => void): () => void;
-  publishMessage(suffix: string, payload: Buffer | string, options?: { retain?: boolean }): Promise<void>;
-}
-
 export interface OtaRuntimeSettings extends OtaConfig {
   stateDir: string;
   vin: string;
+  /** `vehicle.groups`: the group stages of a staged rollout that admit this vehicle; also sent in its reports. */
+  groups?: readonly string[];
   hardwareId: string;
   /** The MQTT client id on the HMI broker. */
   hmiClientId: string;
 }
 
-export interface OtaRuntimeDeps {
-  clock: Clock;
-  logger: Logger;
-  trustedTime: TrustedTime;
-  uplink: OtaUplink;
-  scheduler: Scheduler;
-  /** The vehicle's state for the preconditions (from signals). */
-  vehicle: () => VehicleState;
-  /** The modem's connectivity; undefined without a modem (a fixed network). */
-  connectivity: () => Connectivity | undefined;
-  /** Frames received since start, per bus (the health check). */
-  busFrames: () => Record<string, number>;
-  report: (err: TcuError, where: string) => void;
-  /** The agent must stop and exit with OTA_RESTART_EXIT_CODE. */
-  restart: (reason: string) => void;
-  /** Runs `systemctl reboot` for rauc and command (default: node:child_process). */
-  runner?: CommandRunner;
-  /** Replaces the backend the configuration names (tests). */
-  backend?: InstallBackend;
-}
-
-export interface OtaCheckResult {
-  /** started: a campaign began; in-progress: one under way carries on; blocked: this target failed before and is not retried. */
-  result: 'started' | 'in-progress' | 'up-to-date' | 'blocked' | 'error';
-  target: string | null;
-  code?: string;
-  detail: string;
-  /** ISO 8601. */
-  at: string;
-}
+export type { OtaCheckResult, OtaRuntimeDeps, OtaUplink } from './ota-deps.js';
 
 const STOP_WAIT_MS = 10_000;
 const WATCH_MS = 1000;
@@ -109,13 +72,18 @@ export class OtaRuntime {
   private lastCheck: OtaCheckResult | undefined;
   private noticeSeq: number;
   private inventoryPending = true;
-  private watch: TimerHandle | undefined;
+  private readonly watch: InstallWatch;
+  private readonly limits: DownloadLimits;
+  /** The download under way, for the status. */
+  private progress: HmiProgress | undefined;
   private readonly gate = new StopGate();
 
   constructor(
     private readonly s: OtaRuntimeSettings,
     private readonly deps: OtaRuntimeDeps,
   ) {
+    // A bandwidth cap the minimum rate cannot live with is refused at start (CONFIG_INVALID).
+    this.limits = downloadLimits(s.download);
     mkdirSync(join(s.stateDir, 'downloads'), { recursive: true });
     const { clock } = deps;
     this.backend = deps.backend ?? createInstallBackend(backendSpec(s.backend), { clock, ...(deps.runner === undefined ? {} : { runner: deps.runner }) });
@@ -125,6 +93,8 @@ export class OtaRuntime {
     this.store = CampaignStore.open({ path: join(s.stateDir, OTA_STORE_FILE), clock });
     this.noticeSeq = this.store.transitions().reduce((max, t) => Math.max(max, t.seq), 0);
     this.runner = new CampaignRunner({ store: this.store, backend: this.backend, hooks: this.hooks(), clock, ecu: s.ecu, logger: deps.logger, maxBootAttempts: s.maxBootAttempts, healthTimeoutMs: s.healthTimeoutS * 1000 });
+    const current = () => this.store.current();
+    this.watch = new InstallWatch({ clock, intervalMs: WATCH_MS, logger: deps.logger, current, vehicle: deps.vehicle, stopped: () => this.stopped, cancel: (code, detail, reason) => this.runner.cancel(code, detail, reason) });
   }
 
   /** Call after the uplink started: resume, report the inventory, check now and on `checkCron`. */
@@ -149,7 +119,7 @@ export class OtaRuntime {
     const stopping = this.gate.stop(this.running, this.deps.clock, STOP_WAIT_MS);
     this.stopSignal.abort();
     for (const off of this.off) off();
-    if (this.watch !== undefined) this.deps.clock.clearTimeout(this.watch);
+    this.watch.stop();
     // An install or activation step finishes (bounded); a hook waiting is abandoned as a power cut would.
     await stopping;
     await this.hmi.close();
@@ -160,7 +130,10 @@ export class OtaRuntime {
     if (this.stopped) return { stopped: true };
     const c = this.store.current();
     return {
-      campaign: c === null ? null : { id: c.id, state: c.state, target: c.target.name, version: c.target.custom.version ?? null, code: c.code, detail: c.detail },
+      campaign:
+        c === null
+          ? null
+          : { id: c.id, state: c.state, target: c.target.name, version: c.target.custom.version ?? null, code: c.code, detail: c.detail, ...(c.reason === undefined ? {} : { reason: c.reason }), ...(c.state === 'downloading' && this.progress ? { progress: this.progress } : {}) },
       boot: this.store.bootState().phase,
       ...(this.lastCheck === undefined ? {} : { lastCheck: this.lastCheck }),
       hmi: this.hmi.counters(),
@@ -191,15 +164,24 @@ export class OtaRuntime {
     const done = (r: Omit<OtaCheckResult, 'at'>): OtaCheckResult => this.checked(r);
     if (this.stopped) return done({ result: 'error', code: 'OTA_CANCELLED', target: null, detail: 'the agent is stopping' });
     let resolution: UpdateResolution;
+    let step: CheckStep = 'image';
+    const repos: { image?: TrustedMetadata; director?: TrustedMetadata } = {};
+    let installedCounter: number | null = null;
     try {
-      const image = await this.repos.image.refresh();
-      const director = await this.repos.director.refresh();
-      const installed = installedSoftware(this.store.inventory.get(this.s.ecu));
-      resolution = resolveUpdate({ director, image, hardwareId: this.s.hardwareId, vin: this.s.vin, ...(installed === undefined ? {} : { installed }) });
+      const image = (repos.image = await this.repos.image.refresh());
+      step = 'director';
+      const director = (repos.director = await this.repos.director.refresh());
+      step = 'resolve';
+      const entry = this.store.inventory.get(this.s.ecu);
+      installedCounter = entry?.releaseCounter ?? null;
+      const installed = installedSoftware(entry);
+      resolution = resolveUpdate({ director, image, hardwareId: this.s.hardwareId, vin: this.s.vin, groups: this.s.groups ?? [], ...(installed === undefined ? {} : { installed }) });
     } catch (err) {
       const e = asTcuError(err, 'OTA_FETCH');
       // Stopped during the refresh (the store closed under it): nothing to report.
       if (this.stopped) return done({ result: 'error', code: 'OTA_CANCELLED', target: null, detail: 'the agent is stopping' });
+      // Every refusal (a security code) and failure goes into the audit log, with the step that stopped.
+      this.audited(() => auditCheckError(this.store, e, step, repos));
       this.deps.report(e, 'ota');
       // Offline or refused now: a campaign already under way (verified when it started) carries on.
       const c = this.store.current();
@@ -207,6 +189,7 @@ export class OtaRuntime {
       return done({ result: 'error', code: e.code, target: null, detail: e.message });
     }
     if (this.stopped) return done({ result: 'error', code: 'OTA_CANCELLED', target: null, detail: 'the agent is stopping' });
+    this.audited(() => auditCheckResult(this.store, resolution, { image: repos.image!, director: repos.director! }, installedCounter));
     const wanted = resolution.kind === 'update' ? resolution.target : undefined;
     const c = this.store.current();
     if (c !== null && !isFinal(c.state)) {
@@ -251,6 +234,15 @@ export class OtaRuntime {
     return tracked;
   }
 
+  /** Writes an audit entry; a store that cannot be written is reported, the check goes on. */
+  private audited(write: () => void): void {
+    try {
+      write();
+    } catch (err) {
+      this.deps.report(asTcuError(err, 'OTA_STATE'), 'ota');
+    }
+  }
+
   private get stopped(): boolean {
     return this.gate.stopped;
   }
@@ -264,19 +256,18 @@ export class OtaRuntime {
     return {
       download: (target, signal) =>
         this.hold(async () => {
-          const sha256 = target.hashes['sha256'];
-          if (sha256 === undefined) throw new TcuError('OTA_METADATA', `target ${target.name} has no sha256 hash`);
-          const dest = join(this.s.stateDir, 'downloads', slotFileName(target.name));
-          const result = await downloadTarget({
-            url: targetLocation(this.s.imageRepo, target.name),
-            dest,
-            length: target.length,
-            sha256,
-            clock,
-            signal: AbortSignal.any([signal, this.stopSignal.signal]),
-            networkGate: networkGate(target, { connectivity: this.deps.connectivity, clock }),
-          });
-          return result.path;
+          const c = this.store.current();
+          const { stateDir, imageRepo } = this.s;
+          // Progress: in the status, and a notice to the HMI every 5 % or 2 s.
+          const onProgress = (progress: HmiProgress): void => {
+            this.progress = progress;
+            if (c === null || this.stopped) return;
+            const v = target.custom.version ?? null;
+            this.hmi.notice({ v: 1, campaign: c.id, state: 'downloading', target: target.name, version: v, code: null, detail: `${progress.percent} % downloaded`, at: new Date(clock.now()).toISOString(), progress });
+          };
+          const gate = networkGate(target, { connectivity: this.deps.connectivity, clock });
+          const both = AbortSignal.any([signal, this.stopSignal.signal]);
+          return downloadCampaignTarget(target, { stateDir, imageRepo, clock, signal: both, limits: this.limits, networkGate: gate, onProgress, intervalMs: 2000 }).finally(() => (this.progress = undefined));
         }),
       consent: (target) =>
         this.hold(async () => {
@@ -290,7 +281,7 @@ export class OtaRuntime {
       preconditions: (target) =>
         this.hold(async () => {
           const result = checkPreconditions(target, this.deps.vehicle());
-          if (result.ok) this.watchInstall(target);
+          if (result.ok) this.watch.start(target);
           return result;
         }),
       healthCheck: () =>
@@ -311,18 +302,15 @@ export class OtaRuntime {
         ),
       reboot: async () => {
         this.notifyHmi();
-        if (this.backend.name !== 'dir-slots') {
-          const runner = this.deps.runner ?? childProcessRunner({ clock });
-          const r = await runner.run('systemctl', ['reboot'], { timeoutMs: 60_000 }).catch((err: unknown) => ({ code: null, signal: null, stdout: '', stderr: String(err) }));
-          if (r.code !== 0) {
-            // No restart: the agent would start again in the same slot and ask for the reboot again,
-            // in a loop. The campaign stays `rebooting`; the next check asks for the reboot again.
-            this.deps.report(new TcuError('OTA_INSTALL', `systemctl reboot failed: ${r.stderr.trim() || `exit ${String(r.code)}`}; asked again at the next check`), 'ota');
-            return;
-          }
-        }
-        this.deps.logger.warn({ backend: this.backend.name, exitCode: OTA_RESTART_EXIT_CODE }, 'restarting into the other slot');
-        this.deps.restart('ota-reboot');
+        // rauc, command: `systemctl reboot` first; when it fails the agent stays up (no restart loop).
+        await rebootIntoNewSlot({
+          backend: this.backend.name,
+          runner: () => this.deps.runner ?? childProcessRunner({ clock }),
+          logger: this.deps.logger,
+          report: (err) => this.deps.report(err, 'ota'),
+          restart: () => this.deps.restart('ota-reboot'),
+          exitCode: OTA_RESTART_EXIT_CODE,
+        });
       },
       onReport: (state, details) => this.report(state, details),
     };
@@ -332,7 +320,7 @@ export class OtaRuntime {
     this.notifyHmi();
     const c = this.store.current();
     const rollout = c !== null && c.id === details.campaign ? c.target.custom.rollout?.campaign : undefined;
-    const body = { v: 1, vin: this.s.vin, state, ...details, ...(rollout === undefined ? {} : { rollout: { campaign: rollout } }) };
+    const body = { v: 1, vin: this.s.vin, state, ...details, ...(rollout === undefined ? {} : { rollout: { campaign: rollout } }), ...(this.s.groups?.length ? { groups: this.s.groups } : {}) };
     await this.deps.uplink.publishMessage('ota', JSON.stringify(body));
     if (details.inventory !== undefined) {
       this.inventoryPending = true;
@@ -371,31 +359,14 @@ export class OtaRuntime {
     }
   }
 
-  /** Watches the preconditions while the campaign installs; a broken one cancels it (OTA_PRECONDITION) if still possible. */
-  private watchInstall(target: VerifiedTarget): void {
-    if (this.watch !== undefined) this.deps.clock.clearTimeout(this.watch);
-    const tick = (): void => {
-      this.watch = undefined;
-      if (this.stopped) return;
-      const c: Campaign | null = this.store.current();
-      if (c === null || !sameTarget(c.target, target) || (c.state !== 'installing' && c.state !== 'awaiting-consent')) return;
-      const now = checkPreconditions(target, this.deps.vehicle());
-      if (c.state === 'installing' && !now.ok) {
-        this.deps.logger.warn({ campaign: c.id, detail: now.detail }, 'a precondition broke during the install');
-        void this.runner.cancel(now.code, `during the install: ${now.detail}`).catch(() => undefined);
-        return;
-      }
-      this.watch = this.deps.clock.setTimeout(tick, WATCH_MS);
-    };
-    this.watch = this.deps.clock.setTimeout(tick, WATCH_MS);
-  }
-
-  /** First start: the inventory records the booted slot's software (factory), when the backend knows it. */
+  /**
+   * First start: the inventory records the booted slot's software (factory), as far as the backend
+   * knows it: with dir-slots its release counter too, so a signed downgrade is refused from the start.
+   */
   private async seed(): Promise<void> {
     try {
-      const status = await this.backend.status();
-      const booted = status.slots.find((slot) => slot.name === status.booted);
-      if (booted?.version !== undefined) this.store.inventory.seed({ ecu: this.s.ecu, version: booted.version, ...(booted.sha256 === undefined ? {} : { hash: booted.sha256 }) });
+      const factory = factorySoftware(await this.backend.status(), this.s.ecu);
+      if (factory !== undefined) this.store.inventory.seed(factory);
     } catch (err) {
       this.deps.report(asTcuError(err, 'OTA_INSTALL'), 'ota');
     }

@@ -1,7 +1,7 @@
 /**
  * The OTA repository server's fault modes, and their command-line form `NAME[:ARG][@PATH]`.
- * Without `@PATH` a fault applies to every file it makes sense for (tamper: files under a
- * `targets/` folder; stale-metadata: files that have a stale copy); with it, to that file or to
+ * Without `@PATH` a fault applies to every file it makes sense for (tamper and short: files under
+ * a `targets/` folder; stale-metadata: files that have a stale copy); with it, to that file or to
  * everything under that folder (`@targets/` or `@image/targets/app.bin`).
  */
 import { TcuError } from '../../core/errors.js';
@@ -18,7 +18,9 @@ export type OtaFault =
   /** Serve `DIR/<path>` (default `stale/<path>` under the root) instead of `<path>` where that copy exists. */
   | { kind: 'stale-metadata'; dir?: string; path?: string }
   /** Answer every request 200 with the whole file, as a server without Range support does. */
-  | { kind: 'ignore-range'; path?: string };
+  | { kind: 'ignore-range'; path?: string }
+  /** Serve the file as if it held only its first `bytes` (default half of it): a truncated file, headers included. */
+  | { kind: 'short'; bytes?: number; path?: string };
 
 export type OtaFaultKind = OtaFault['kind'];
 
@@ -29,6 +31,7 @@ export const OTA_FAULT_HELP: Readonly<Record<OtaFaultKind, string>> = {
   endless: 'endless                  keep sending zeros past the end of the file, no Content-Length',
   'stale-metadata': 'stale-metadata[:DIR]     serve DIR/<path> instead of <path> where it exists (default DIR: stale)',
   'ignore-range': 'ignore-range             answer every Range request with 200 and the whole file',
+  short: 'short[:BYTES]            serve only the first BYTES of target files (default half), as a truncated file',
 };
 
 function usage(text: string, why: string): TcuError {
@@ -65,6 +68,8 @@ export function parseFault(text: string): OtaFault {
     }
     case 'tamper':
       return withPath(arg === undefined ? { kind: 'tamper' } : { kind: 'tamper', offset: count(text, arg, 'the offset') });
+    case 'short':
+      return withPath(arg === undefined ? { kind: 'short' } : { kind: 'short', bytes: count(text, arg, 'the length') });
     case 'stale-metadata':
       return withPath(arg === undefined ? { kind: 'stale-metadata' } : { kind: 'stale-metadata', dir: normalisePath(arg, text) });
     case 'endless':
@@ -85,7 +90,7 @@ function normalisePath(path: string, text: string): string {
 /** Whether `fault` applies to the file at `path` (relative to the root, no leading slash). */
 export function faultApplies(fault: OtaFault, path: string): boolean {
   if (fault.path !== undefined) return path === fault.path || path.startsWith(fault.path.endsWith('/') ? fault.path : `${fault.path}/`);
-  if (fault.kind === 'tamper') return path.split('/').slice(0, -1).includes('targets');
+  if (fault.kind === 'tamper' || fault.kind === 'short') return path.split('/').slice(0, -1).includes('targets');
   return true;
 }
 
@@ -104,6 +109,8 @@ export function formatFault(fault: OtaFault): string {
         return `:${fault.bytesPerS}`;
       case 'tamper':
         return fault.offset === undefined ? '' : `:${fault.offset}`;
+      case 'short':
+        return fault.bytes === undefined ? '' : `:${fault.bytes}`;
       case 'stale-metadata':
         return fault.dir === undefined ? '' : `:${fault.dir}`;
       default:

@@ -150,7 +150,12 @@ export class OtaRepoServer {
         return this.plain(x, 404, 'not found\n');
       }
       handle = await open(file.path, 'r');
-      const { size, mtime } = await handle.stat();
+      const stats = await handle.stat();
+      const { mtime } = stats;
+      // A short fault serves a truncated file: every header says the shorter size.
+      const short = faults.find((f) => f.kind === 'short');
+      const size = short ? Math.min(stats.size, short.bytes ?? Math.floor(stats.size / 2)) : stats.size;
+      if (short && size < stats.size) this.applied(record, 'short');
       const ignore = faults.some((f) => f.kind === 'ignore-range');
       if (ignore && req.headers.range !== undefined) this.applied(record, 'ignore-range');
       const range = parseRangeRequest(ignore ? undefined : req.headers.range, size);

@@ -14,14 +14,15 @@ import { silentLogger, type Logger } from '../../core/logger.js';
 import type { InstallBackend } from '../install/backend.js';
 import type { VerifiedTarget } from '../types.js';
 import { settleBoot, type BootContext, type HealthResult } from './boot.js';
-import { isFinal, type Campaign, type CampaignStateName } from './states.js';
+import { isFinal, reasonOf, type Campaign, type CampaignStateName, type PreconditionReason } from './states.js';
 import { NO_BOOT_STATE, type CampaignStore, type ReportDetails } from './store.js';
 
 export type ConsentAnswer = 'given' | 'refused' | 'pending';
-export type PreconditionResult = { ok: true } | { ok: false; code: ErrorCode; detail: string };
+/** A refusal names the precondition (`reason`: soc, parked, ignition, workshop, consent) beside the words. */
+export type PreconditionResult = { ok: true } | { ok: false; code: ErrorCode; detail: string; reason?: PreconditionReason };
 
 export interface CampaignHooks {
-  /** Downloads and verifies the target; resolves with the image's path. Rejects with a TcuError (OTA_NETWORK_POLICY defers). */
+  /** Downloads and verifies the target; resolves with the image's path. Rejects with a TcuError (OTA_NETWORK_POLICY defers; a `details.reason` is kept). */
   download(target: VerifiedTarget, signal: AbortSignal): Promise<string>;
   /** Checked right before the install; a refusal defers the campaign with its code. Absent: always met. */
   preconditions?(target: VerifiedTarget): Promise<PreconditionResult>;
@@ -124,20 +125,21 @@ export class CampaignRunner {
 
   /**
    * Cancels a campaign before its new software is activated: the step under way is aborted and the
-   * campaign ends `failed` with `code` (default OTA_CANCELLED). Once rebooting it is too late (OTA_STATE).
+   * campaign ends `failed` with `code` (default OTA_CANCELLED) and `reason` when given (a precondition
+   * that broke during the install). Once rebooting it is too late (OTA_STATE).
    */
-  async cancel(code: ErrorCode = 'OTA_CANCELLED', detail = 'cancelled'): Promise<Campaign | null> {
+  async cancel(code: ErrorCode = 'OTA_CANCELLED', detail = 'cancelled', reason?: PreconditionReason): Promise<Campaign | null> {
     const c = this.store.current();
     if (!c || isFinal(c.state)) return c;
     if (c.state === 'rebooting' || (c.state === 'installing' && !this.step)) {
       throw new TcuError('OTA_STATE', 'the new software is already being activated: too late to cancel', { details: { campaign: c.id } });
     }
     if (this.step) {
-      this.step.abort(new TcuError(code, detail));
+      this.step.abort(new TcuError(code, detail, reason === undefined ? {} : { details: { reason } }));
       await this.running;
       return this.store.current();
     }
-    this.store.apply({ type: 'fail', code, detail });
+    this.store.apply({ type: 'fail', code, detail, ...(reason === undefined ? {} : { reason }) });
     await this.flushReports();
     return this.store.current();
   }
@@ -207,8 +209,8 @@ export class CampaignRunner {
     return now !== null && now.id === c.id && now.state === c.state;
   }
 
-  private defer(c: Campaign, code: ErrorCode, detail: string): false {
-    if (this.still(c) && (c.code !== code || c.detail !== detail)) this.store.apply({ type: 'deferred', code, detail });
+  private defer(c: Campaign, code: ErrorCode, detail: string, reason?: PreconditionReason): false {
+    if (this.still(c) && (c.code !== code || c.detail !== detail || c.reason !== reason)) this.store.apply({ type: 'deferred', code, detail, ...(reason === undefined ? {} : { reason }) });
     return false;
   }
 
@@ -222,8 +224,9 @@ export class CampaignRunner {
       return true;
     } catch (err) {
       const e = asTcuError(controller.signal.aborted ? controller.signal.reason : err, 'OTA_FETCH');
-      if (DEFERRING.includes(e.code) && !controller.signal.aborted) return this.defer(c, e.code, e.message);
-      this.store.apply({ type: 'fail', code: e.code, detail: e.message });
+      const reason = reasonOf(e.details) ?? (e.code === 'OTA_NETWORK_POLICY' ? 'network' : undefined);
+      if (DEFERRING.includes(e.code) && !controller.signal.aborted) return this.defer(c, e.code, e.message, reason);
+      this.store.apply({ type: 'fail', code: e.code, detail: e.message, ...(reason === undefined ? {} : { reason }) });
       return true;
     } finally {
       this.step = undefined;
@@ -234,10 +237,10 @@ export class CampaignRunner {
     const { hooks } = this.options;
     if (c.target.custom.preconditions?.consentRequired) {
       const answer = hooks.consent ? await hooks.consent(c.target) : 'pending';
-      if (answer !== 'given') return this.defer(c, 'OTA_PRECONDITION', answer === 'refused' ? 'the user refused the update' : 'waiting for the user to consent');
+      if (answer !== 'given') return this.defer(c, 'OTA_PRECONDITION', answer === 'refused' ? 'the user refused the update' : 'waiting for the user to consent', 'consent');
     }
     const pre = hooks.preconditions ? await hooks.preconditions(c.target) : ({ ok: true } as const);
-    if (!pre.ok) return this.defer(c, pre.code, pre.detail);
+    if (!pre.ok) return this.defer(c, pre.code, pre.detail, pre.reason);
     if (!this.still(c)) return true;
     this.store.apply({ type: 'install' });
     return true;
@@ -263,7 +266,8 @@ export class CampaignRunner {
         this.store.setBootState({ ...NO_BOOT_STATE, phase: 'activating', campaign: c.id, previousSlot }, 'install.done', { slot: result.slot });
       } catch (err) {
         const e = asTcuError(controller.signal.aborted ? controller.signal.reason : err, 'OTA_INSTALL');
-        this.store.apply({ type: 'fail', code: e.code, detail: e.message });
+        const reason = reasonOf(e.details);
+        this.store.apply({ type: 'fail', code: e.code, detail: e.message, ...(reason === undefined ? {} : { reason }) });
         return;
       } finally {
         this.step = undefined;

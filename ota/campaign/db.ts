@@ -10,13 +10,22 @@
  * the rollback journal's several (journal, database, folder). The file holds a few hundred rows, so
  * the WAL's checkpoints cost nothing.
  *
- * Schema changes are additive only (new tables, new nullable columns): after a rollback the
- * previous agent opens a file a newer agent wrote.
+ * Schema changes are additive only (new tables, new nullable columns, triggers): after a rollback
+ * the previous agent opens a file a newer agent wrote. `user_version` records the schema's version:
+ *
+ *   1  the tables
+ *   2  the audit log made append-only in SQLite itself: triggers refuse any UPDATE or DELETE of an
+ *      `audit` row, an INSERT that is not the next seq (INSERT OR REPLACE would overwrite a row
+ *      without a DELETE trigger firing), any DELETE of `audit_head`, and an `audit_head` update
+ *      that is not the next row's (seq + 1, that row's hash). Created (IF NOT EXISTS) at every open, so a file of
+ *      version 1 gets them when a newer agent opens it. They stop ordinary SQL, a bug or a tool
+ *      writing the file; someone who can rewrite the file can drop them (the chain and the head
+ *      hash reported to the cloud catch that).
  */
 import Database from 'better-sqlite3';
 import { TcuError } from '../../core/errors.js';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS campaigns (
@@ -60,6 +69,22 @@ CREATE TABLE IF NOT EXISTS audit_head (
 );
 `;
 
+/** Version 2: the audit log append-only (see above). */
+const APPEND_ONLY_AUDIT = `
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: a row cannot be changed'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: a row cannot be deleted'); END;
+CREATE TRIGGER IF NOT EXISTS audit_next_only BEFORE INSERT ON audit
+WHEN NEW.seq IS NOT (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit)
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: a row goes only after the last one'); END;
+CREATE TRIGGER IF NOT EXISTS audit_head_no_delete BEFORE DELETE ON audit_head
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: its head cannot be deleted'); END;
+CREATE TRIGGER IF NOT EXISTS audit_head_forward BEFORE UPDATE ON audit_head
+WHEN NEW.id IS NOT OLD.id OR NEW.seq IS NOT OLD.seq + 1 OR NEW.hash IS NOT (SELECT hash FROM audit WHERE seq = NEW.seq)
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: its head moves only to the next row'); END;
+`;
+
 export type OtaDatabase = Database.Database;
 
 function stateError(message: string, path: string, cause: unknown): TcuError {
@@ -76,6 +101,7 @@ export function openOtaDatabase(path: string): OtaDatabase {
     if (mode !== 'wal') throw new Error(`journal_mode WAL refused (got ${String(mode)})`);
     db.pragma('synchronous = FULL');
     db.exec(SCHEMA);
+    db.exec(APPEND_ONLY_AUDIT);
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
     return db;

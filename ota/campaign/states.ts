@@ -27,6 +27,20 @@ export type CampaignStateName = (typeof CAMPAIGN_STATES)[number];
 
 export const FINAL_STATES: readonly CampaignStateName[] = ['succeeded', 'failed', 'rolled-back'];
 
+/**
+ * Why a campaign waits or stopped for the vehicle's sake, as a stable code beside the words
+ * (docs/OTA.md, "Preconditions"): the state of charge, parked, the ignition, a workshop, the user's
+ * consent, or (OTA_NETWORK_POLICY) the network.
+ */
+export const PRECONDITION_REASONS = ['soc', 'parked', 'ignition', 'workshop', 'consent', 'network'] as const;
+export type PreconditionReason = (typeof PRECONDITION_REASONS)[number];
+
+/** The reason an error carries in `details.reason`, when it is one of PRECONDITION_REASONS. */
+export function reasonOf(details: Readonly<Record<string, unknown>> | undefined): PreconditionReason | undefined {
+  const r = details?.['reason'];
+  return PRECONDITION_REASONS.find((x) => x === r);
+}
+
 export interface Campaign {
   id: string;
   state: CampaignStateName;
@@ -38,6 +52,8 @@ export interface Campaign {
   /** failed, rolled-back: why; a deferral: why it waits. */
   code: ErrorCode | null;
   detail: string | null;
+  /** With OTA_PRECONDITION (and OTA_NETWORK_POLICY): which precondition; absent otherwise (and in campaigns stored before it existed). */
+  reason?: PreconditionReason;
   startedAt: number;
   updatedAt: number;
 }
@@ -46,12 +62,12 @@ export type CampaignEvent =
   | { type: 'start'; id: string; target: VerifiedTarget; ecu: string }
   | { type: 'downloaded'; imagePath: string }
   | { type: 'await-consent' }
-  | { type: 'deferred'; code: ErrorCode; detail: string }
+  | { type: 'deferred'; code: ErrorCode; detail: string; reason?: PreconditionReason }
   | { type: 'install' }
   | { type: 'activated' }
   | { type: 'committed' }
   | { type: 'rolled-back'; code: ErrorCode; detail: string }
-  | { type: 'fail'; code: ErrorCode; detail: string };
+  | { type: 'fail'; code: ErrorCode; detail: string; reason?: PreconditionReason };
 
 export type CampaignEventType = CampaignEvent['type'];
 
@@ -91,15 +107,17 @@ export function transition(current: Campaign | null, event: CampaignEvent, now: 
   if (event.type === 'start') {
     return { id: event.id, state: 'downloading', target: event.target, ecu: event.ecu, imagePath: null, code: null, detail: null, startedAt: now, updatedAt: now };
   }
-  const c = current as Campaign;
-  const base = { ...c, updatedAt: now };
+  // A reason belongs to the step that set it: every transition clears it unless it sets its own.
+  const { reason: _previous, ...c } = current as Campaign;
+  const base: Campaign = { ...c, updatedAt: now };
+  const reason = (event.type === 'deferred' || event.type === 'fail') && event.reason !== undefined ? { reason: event.reason } : {};
   switch (event.type) {
     case 'downloaded':
       return { ...base, state: 'downloaded', imagePath: event.imagePath, code: null, detail: null };
     case 'await-consent':
       return { ...base, state: 'awaiting-consent', code: null, detail: null };
     case 'deferred':
-      return { ...base, code: event.code, detail: event.detail };
+      return { ...base, code: event.code, detail: event.detail, ...reason };
     case 'install':
       return { ...base, state: 'installing', code: null, detail: null };
     case 'activated':
@@ -109,6 +127,6 @@ export function transition(current: Campaign | null, event: CampaignEvent, now: 
     case 'rolled-back':
       return { ...base, state: 'rolled-back', code: event.code, detail: event.detail };
     case 'fail':
-      return { ...base, state: 'failed', code: event.code, detail: event.detail };
+      return { ...base, state: 'failed', code: event.code, detail: event.detail, ...reason };
   }
 }

@@ -10,7 +10,7 @@ import { TcuError, type ErrorCode } from '../../core/errors.js';
 import { Inventory, type InventoryReport } from '../inventory.js';
 import { AuditLog } from './audit.js';
 import { inTransaction, openOtaDatabase, type OtaDatabase } from './db.js';
-import { isFinal, transition, type Campaign, type CampaignEvent, type CampaignEventType, type CampaignStateName } from './states.js';
+import { isFinal, transition, type Campaign, type CampaignEvent, type CampaignEventType, type CampaignStateName, type PreconditionReason } from './states.js';
 
 export type BootPhase = 'none' | 'activating' | 'trying';
 
@@ -44,6 +44,8 @@ export interface ReportDetails {
   /** failed, rolled-back: why; a deferral: why it waits. */
   code: ErrorCode | null;
   detail: string | null;
+  /** With OTA_PRECONDITION (and OTA_NETWORK_POLICY): which precondition, a stable code (soc, parked, ignition, workshop, consent, network). */
+  reason?: PreconditionReason;
   /** ISO 8601. */
   at: string;
   /** The inventory before (at the start) and after (when the campaign ends) the update. */
@@ -134,9 +136,10 @@ export class CampaignStore {
       if (event.type === 'committed') this.inventory.commitTarget(after.ecu, after.target, after.id);
       if (options.bootState) this.writeBootState(options.bootState, now);
       const from: CampaignStateName = event.type === 'start' ? 'idle' : (before?.state ?? 'idle');
+      const reason = after.reason === undefined ? {} : { reason: after.reason };
       const entry = this.audit.append(
         `campaign.${event.type}`,
-        { from, to: after.state, target: after.target.name, version: after.target.custom.version ?? null, code: after.code, detail: after.detail, ...options.audit },
+        { from, to: after.state, target: after.target.name, version: after.target.custom.version ?? null, code: after.code, detail: after.detail, ...reason, ...options.audit },
         after.id,
       );
       const withInventory = event.type === 'start' || isFinal(after.state);
@@ -151,6 +154,7 @@ export class CampaignStore {
         from,
         code: after.code,
         detail: after.detail,
+        ...reason,
         at: new Date(now).toISOString(),
         inventory: withInventory ? this.inventory.report() : undefined,
         auditHead: entry.hash,

@@ -31,7 +31,8 @@ Options:
 ${SOFTWARE_HELP}
 ${POLICY_HELP}
   --campaign ID               rollout campaign (custom.rollout.campaign)
-  --stages 1,10,50,100        cumulative whole percentages per stage, starting at stage 0
+  --stages LIST               stages from stage 0: cumulative whole percentages and group:NAME
+                              vehicle group stages, e.g. group:pilot,1,10,50,100
   --key FILE...               targets keys (private) reaching the targets threshold
   --snapshot-key FILE...      also publish: snapshot keys
   --timestamp-key FILE...     also publish: timestamp keys

@@ -6,6 +6,7 @@ import { initCommand } from './init.js';
 import { keygenCommand } from './keygen.js';
 import { publishCommand } from './publish.js';
 import { rolloutCommand } from './rollout.js';
+import { rootCommand } from './root.js';
 import { serveCommand } from './serve.js';
 import { statusCommand } from './status.js';
 
@@ -17,7 +18,8 @@ Commands:
   keygen    an Ed25519 key pair (TUF key format)
   init      a new repository: root with thresholds and expiries, empty targets, snapshot, timestamp
   add       a target file with its custom fields, signed by the targets keys
-  publish   a new snapshot and timestamp
+  publish   a new snapshot and timestamp (with --key: targets re-signed too)
+  root      renew | rotate: a new root (fresh expiry; new keys and thresholds)
   rollout   create | advance | pause | resume | abort | list: staged rollouts in the director
   status    campaign reports summarised per stage; automatic pause over a failure threshold
   serve     a repository over HTTP with Range, for development
@@ -34,6 +36,7 @@ const COMMANDS: Record<string, Command> = {
   init: initCommand,
   add: addCommand,
   publish: publishCommand,
+  root: rootCommand,
   rollout: rolloutCommand,
   status: statusCommand,
   serve: serveCommand,

@@ -7,7 +7,7 @@ import { EXPIRES_HELP, EXPIRES_OPTION, HELP_OPTION, SIGNING_KEY_OPTIONS, signing
 import { POLICY_HELP, POLICY_OPTIONS, policyCustom } from './custom-options.js';
 
 export const ROLLOUT_HELP = `Usage: tcu-ota rollout create  --repo DIR --image-repo DIR --campaign ID --target NAME...
-                               [--stages 1,10,50,100] [--hardware-id ID...] [--replace]
+                               [--stages LIST] [--hardware-id ID...] [--replace]
                                [preconditions and network policy] KEYS
        tcu-ota rollout advance --repo DIR --campaign ID [--to-stage N] KEYS
        tcu-ota rollout pause   --repo DIR --campaign ID KEYS
@@ -18,10 +18,13 @@ export const ROLLOUT_HELP = `Usage: tcu-ota rollout create  --repo DIR --image-r
 
 Staged rollouts, driven by the director repository alone (a static folder on any web server or
 CDN). Each target of a campaign carries custom.rollout = {campaign, stages, stage, paused?} in the
-director's signed targets.json; a vehicle takes it when the bucket of its VIN,
+director's signed targets.json. A stage is a cumulative percentage of the fleet or a vehicle group
+stage (group:pilot, written {"groups": ["pilot"]}). Unless the rollout is paused, a vehicle takes
+the update when a stage up to the current one admits it: a percentage above the bucket of its VIN,
   (first 4 bytes of sha256("<campaign>:<VIN>") as an unsigned integer mod 10000) / 100,
-is below stages[stage] and the rollout is not paused. Every change re-signs the director's
-targets, snapshot and timestamp and writes them. Prints the campaign's state as JSON.
+or a group stage naming one of its groups (the agent's vehicle.groups, "ota apply --group").
+Every change re-signs the director's targets, snapshot and timestamp and writes them. Prints the
+campaign's state as JSON.
 
   create    names each image target (--target, repeatable) in the director at stage 0: length and
             hashes from the image repository's targets.json, hardware ids, version and release
@@ -40,7 +43,8 @@ Options:
   --image-repo DIR       create: the image repository the targets come from
   --campaign ID          1 to 64 letters, digits, ".", "_", "-"
   --target NAME...       create: image target names
-  --stages LIST          create: cumulative whole percentages (default ${DEFAULT_STAGES.join(',')})
+  --stages LIST          create: stages, in order: cumulative whole percentages and group:NAME
+                         (group:A+B for two groups), e.g. group:pilot,10,100 (default ${DEFAULT_STAGES.join(',')})
   --hardware-id ID...    create: only these of the image target's hardware ids
   --replace              create: replace the director's entries for the same hardware ids
 ${POLICY_HELP}

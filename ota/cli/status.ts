@@ -19,8 +19,9 @@ campaign and per stage, the vehicles in each state (downloading, downloaded, awa
 installing, rebooting, succeeded, failed, rolled-back; each vehicle counted once, in its latest
 state), the failure codes and the failure rate: (failed, except cancelled, + rolled back) /
 finished. With --director, stages come from the director (a vehicle's stage follows from its
-VIN) and a stage whose failure rate is above --threshold pauses its campaign: the director is
-re-signed with paused: true (given its keys; without them the pause is only reported).
+VIN, and for a vehicle group stage from the "groups" its reports name) and a stage whose failure
+rate is above --threshold pauses its campaign: the director is re-signed with paused: true (given
+its keys; without them the pause is only reported).
 
 Reports come from files of JSON lines (one report per line; bad lines are counted and skipped)
 or from an MQTT broker: <PREFIX>/<VIN>/ota, QoS 1, listened to for --duration seconds (default:

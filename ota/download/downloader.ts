@@ -5,6 +5,12 @@
  * renamed over `dest`, after an fsync. Every failure is a TcuError with an OTA_* code; the `.part`
  * is kept for a resume except when its content is proven wrong (OTA_TARGET_MISMATCH).
  *
+ * The length rule: a source that announces or sends more than the declared length is
+ * OTA_ENDLESS_DATA; one that states another whole length (a 200's Content-Length, the total of a
+ * 206's or a 416's Content-Range, a file's size), or whose complete body ends short, is
+ * OTA_TARGET_MISMATCH, at once: never retried as if the connection had dropped. A body cut before
+ * its own end (a dropped connection) is resumed.
+ *
  * One download per destination at a time: the caller (the campaign) serialises them.
  */
 import http from 'node:http';
@@ -220,16 +226,21 @@ class Download {
     try {
       const reply = await openSource(o.url, { from: this.part.received, length: o.length, signal: ctl.signal, agent: this.agent, headers: o.headers });
       if (reply.kind === 'restart') {
+        if (reply.total !== undefined && reply.total !== o.length) throw lengthMismatch(reply.total, o);
         await this.restart(reply.reason);
         return 'restart';
       }
       ctl.signal.addEventListener('abort', () => reply.body.destroy(), { once: true });
-      if (reply.start === 0 && this.part.received > 0) await this.restart('the server ignored the Range request and sent the whole file');
-      const left = o.length - this.part.received;
+      const left = o.length - (reply.start === 0 ? 0 : this.part.received);
       if (reply.announced !== undefined && reply.announced > left) {
         reply.body.destroy();
         throw endless(`the source announced ${reply.announced} bytes where ${left} are left`, o);
       }
+      if (reply.total !== undefined && reply.total !== o.length) {
+        reply.body.destroy();
+        throw lengthMismatch(reply.total, o);
+      }
+      if (reply.start === 0 && this.part.received > 0) await this.restart('the server ignored the Range request and sent the whole file');
       for await (const chunk of reply.body as AsyncIterable<Buffer>) await this.take(chunk, ctl.signal);
       await this.part.flush();
       if (this.part.received === o.length) return 'complete';
@@ -323,6 +334,11 @@ class Download {
 
 function cancelled(): TcuError {
   return new TcuError('OTA_CANCELLED', 'the download was cancelled; the partial file is kept for a resume');
+}
+
+/** The source says the target has `total` bytes, not the declared length: not the file the metadata names. */
+function lengthMismatch(total: number, o: Settled): TcuError {
+  return new TcuError('OTA_TARGET_MISMATCH', `${o.url} has ${total} bytes, not the ${o.length} its metadata declares`, { details: { url: o.url, length: o.length, total } });
 }
 
 function endless(message: string, o: Settled): TcuError {

@@ -3,7 +3,8 @@
  * a local folder (a USB stick, a workshop share) named by a path or a file:// URL. One call opens
  * the bytes from an offset and says what the source actually gave: the body from that offset, the
  * body from byte 0 (a server that ignores Range), or "start over" (416, a Content-Range that does
- * not continue the file).
+ * not continue the file), with the target's whole length when the source states one, so the
+ * downloader can tell a file that is shorter or longer than its metadata from a dropped connection.
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -34,11 +35,21 @@ export type OpenReply =
       start: number;
       /** Bytes the source says it will send (Content-Length, or what is left of the file). */
       announced: number | undefined;
+      /** The target's whole length as the source states it: a file's size, a 200's Content-Length, a 206's Content-Range total. */
+      total: number | undefined;
       body: Readable;
-      /** A short body is the source's last word (a file), not a dropped connection to resume. */
+      /**
+       * A short body is the source's last word, not a dropped connection to resume: a file, or a 200
+       * whose framing (Content-Length or chunked) shows it ended whole.
+       */
       final: boolean;
     }
-  | { kind: 'restart'; reason: string };
+  | {
+      kind: 'restart';
+      reason: string;
+      /** The target's whole length when the answer states it (a 416's or a 206's Content-Range total). */
+      total?: number;
+    };
 
 const MAX_REDIRECTS = 5;
 
@@ -66,11 +77,11 @@ async function openFile(url: string, request: OpenRequest): Promise<OpenReply> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw fetchError(`${path} does not exist`, 404, false, err);
     throw asTcuError(err, 'OTA_FETCH', `cannot read ${path}`);
   }
-  if (request.from > size) return { kind: 'restart', reason: `the file has ${size} bytes, fewer than the ${request.from} already held` };
+  if (request.from > size) return { kind: 'restart', reason: `the file has ${size} bytes, fewer than the ${request.from} already held`, total: size };
   // One byte past the declared length is enough to see a file that is too long.
   const end = Math.min(size, request.length + 1) - 1;
   const body = end < request.from ? Readable.from([]) : createReadStream(path, { start: request.from, end, highWaterMark: 1024 * 1024, signal: request.signal });
-  return { kind: 'body', start: request.from, announced: size - request.from, body, final: true };
+  return { kind: 'body', start: request.from, announced: size - request.from, total: size, body, final: true };
 }
 
 async function openHttp(url: URL, request: OpenRequest, redirects: number): Promise<OpenReply> {
@@ -87,18 +98,27 @@ async function openHttp(url: URL, request: OpenRequest, redirects: number): Prom
   }
   if (status === 416) {
     res.resume();
-    return { kind: 'restart', reason: `the server refused the range from byte ${request.from} (416)` };
+    // `Content-Range: bytes */SIZE` says how long the resource is.
+    const size = unsatisfiedRangeSize(res.headers['content-range']);
+    return { kind: 'restart', reason: `the server refused the range from byte ${request.from} (416${size === undefined ? '' : `, ${size} bytes`})`, ...(size === undefined ? {} : { total: size }) };
   }
   if (status === 200) {
-    return { kind: 'body', start: 0, announced: parseContentLength(res.headers['content-length']), body: res, final: false };
+    const length = parseContentLength(res.headers['content-length']);
+    // Framed by Content-Length or chunked: a body that ends cleanly is whole (a cut one is an error).
+    const framed = length !== undefined || /\bchunked\b/i.test(String(res.headers['transfer-encoding'] ?? ''));
+    return { kind: 'body', start: 0, announced: length, total: length, body: res, final: framed };
   }
   if (status === 206) {
     const range = parseContentRange(res.headers['content-range']);
     if (!range || !rangeContinues(range, request.from, request.length)) {
       res.destroy();
-      return { kind: 'restart', reason: `the Content-Range "${res.headers['content-range'] ?? ''}" does not continue from byte ${request.from} of ${request.length}` };
+      return {
+        kind: 'restart',
+        reason: `the Content-Range "${res.headers['content-range'] ?? ''}" does not continue from byte ${request.from} of ${request.length}`,
+        ...(range?.total === undefined ? {} : { total: range.total }),
+      };
     }
-    return { kind: 'body', start: range.start, announced: range.end - range.start + 1, body: res, final: false };
+    return { kind: 'body', start: range.start, announced: range.end - range.start + 1, total: range.total, body: res, final: false };
   }
   res.resume();
   const retryable = status >= 500 || status === 408 || status === 429;
@@ -119,6 +139,14 @@ function get(url: URL, headers: Record<string, string>, request: OpenRequest): P
     req.once('error', (err) => reject(new TcuError('OTA_FETCH', `${url.href}: ${err.message}`, { cause: err, details: { retryable: true } })));
     req.end();
   });
+}
+
+/** The SIZE of a 416's `Content-Range: bytes *\/SIZE`; undefined when absent or malformed. */
+function unsatisfiedRangeSize(header: string | undefined): number | undefined {
+  const m = header === undefined ? null : /^bytes[ \t]+\*\/(\d{1,16})$/i.exec(header.trim());
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  return Number.isSafeInteger(n) ? n : undefined;
 }
 
 /** OTA_FETCH with the HTTP status (404 for a missing local file too) and whether to try again. */

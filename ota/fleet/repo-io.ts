@@ -152,6 +152,23 @@ export function writeRepository(repo: RepositoryBuilder, dir: string): void {
   }
 }
 
+/**
+ * Writes only the metadata files named (in `metadataFiles` order: roots, targets, snapshot,
+ * timestamp last), each atomically and readable by all; the others stay as they are on disk.
+ */
+export function writeMetadataFiles(repo: RepositoryBuilder, dir: string, names: readonly string[]): void {
+  for (const [name, bytes] of repo.metadataFiles()) {
+    if (!names.includes(name)) continue;
+    const path = join(dir, name);
+    try {
+      writeFileAtomic(path, bytes);
+      chmodSync(path, 0o644);
+    } catch (err) {
+      throw asTcuError(err, 'FILE_WRITE', `cannot write ${path}`);
+    }
+  }
+}
+
 export function versionsOf(repo: RepositoryBuilder): Versions {
   return { root: repo.root.signed.version, targets: repo.targets.signed.version, snapshot: repo.snapshot.signed.version, timestamp: repo.timestamp.signed.version };
 }

@@ -25,6 +25,8 @@ export interface OtaReport {
   /** failed, rolled-back (and deferrals): why. */
   code: string | null;
   at: string | null;
+  /** The vehicle groups the vehicle says it is in (`groups`, optional): its place in group stages. */
+  groups?: string[];
   raw: Record<string, unknown>;
 }
 
@@ -47,7 +49,20 @@ export function parseReport(value: unknown, topicVin?: string): OtaReport {
     if (typeof rollout !== 'object' || Array.isArray(rollout)) throw bad('rollout must be an object');
     rolloutCampaign = optionalString(rollout as Record<string, unknown>, 'campaign', 'rollout.campaign');
   }
-  return { vin: vin.trim(), state: state as ReportState, seq, campaign, target, rolloutCampaign, code: optionalString(o, 'code'), at: optionalString(o, 'at'), raw: o };
+  const groups = o['groups'];
+  if (groups !== undefined && groups !== null && (!Array.isArray(groups) || !groups.every((g) => typeof g === 'string'))) throw bad('groups must be an array of strings');
+  return {
+    vin: vin.trim(),
+    state: state as ReportState,
+    seq,
+    campaign,
+    target,
+    rolloutCampaign,
+    code: optionalString(o, 'code'),
+    at: optionalString(o, 'at'),
+    ...(Array.isArray(groups) ? { groups: [...(groups as string[])] } : {}),
+    raw: o,
+  };
 }
 
 /** A report's JSON text (a line of a file, an MQTT payload). OTA_METADATA when not JSON or malformed. */

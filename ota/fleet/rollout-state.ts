@@ -2,18 +2,20 @@ import { TargetFile } from '@tufjs/models';
 import { TcuError } from '../../core/errors.js';
 import type { RepositoryBuilder } from '../repo/index.js';
 import { parseTargetCustom } from '../target-custom.js';
-import type { TargetCustom } from '../types.js';
+import { stageText } from '../rollout.js';
+import type { RolloutStage, TargetCustom } from '../types.js';
 
 /**
  * The rollout state kept in the director's targets (docs/OTA.md, "Staged rollouts"): each
- * target of a campaign carries `custom.rollout = {campaign, stages, stage, paused?}`. These
+ * target of a campaign carries `custom.rollout = {campaign, stages, stage, paused?}`, its stages
+ * percentages of the fleet or vehicle group stages (`{groups: [...]}`). These
  * functions change the director's target list in memory; the caller re-signs and writes it.
  * No I/O.
  */
 
 export interface RolloutState {
   campaign: string;
-  stages: number[];
+  stages: RolloutStage[];
   stage: number;
   paused: boolean;
   /** The director's targets in this campaign. */
@@ -34,17 +36,39 @@ export function checkCampaignId(id: string): string {
   return id;
 }
 
-/** `1,10,50,100` → [1, 10, 50, 100]: whole percentages (canonical JSON signs integers only), 1 to 100, non-decreasing. */
-export function parseStages(text: string): number[] {
-  const parts = text.split(',').map((s) => s.trim());
-  const stages = parts.map(Number);
-  stages.forEach((s, i) => {
-    if (parts[i] === '' || !Number.isSafeInteger(s) || s < 1 || s > 100) {
-      throw new TcuError('CLI_USAGE', `--stages takes whole percentages from 1 to 100, e.g. 1,10,50,100; not "${text}"`);
+const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/**
+ * `--stages`: `1,10,50,100` → [1, 10, 50, 100]; `group:pilot,10,100` → [{groups: ["pilot"]}, 10, 100].
+ * A percentage is whole (canonical JSON signs integers only), 1 to 100, and at least the percentages
+ * before it (they are cumulative); `group:A+B` is one stage for the vehicles in group A or B
+ * (group names as campaign ids: letters, digits, ".", "_", "-").
+ */
+export function parseStages(text: string): RolloutStage[] {
+  let percent = 0;
+  return text.split(',').map((raw) => {
+    const part = raw.trim();
+    if (part.startsWith('group:')) {
+      const groups = part.slice('group:'.length).split('+');
+      for (const g of groups) {
+        if (!GROUP_NAME.test(g)) throw new TcuError('CLI_USAGE', `--stages: a group stage is group:NAME or group:NAME+NAME, a name 1 to 64 letters, digits, ".", "_" or "-"; not "${part}"`);
+      }
+      if (new Set(groups).size !== groups.length) throw new TcuError('CLI_USAGE', `--stages: "${part}" names a group twice`);
+      return { groups };
     }
-    if (i > 0 && s < stages[i - 1]!) throw new TcuError('CLI_USAGE', `--stages are cumulative: each at least the one before; not "${text}"`);
+    const n = Number(part);
+    if (part === '' || !Number.isSafeInteger(n) || n < 1 || n > 100) {
+      throw new TcuError('CLI_USAGE', `--stages takes whole percentages from 1 to 100 and group:NAME stages, e.g. group:pilot,1,10,50,100; not "${text}"`);
+    }
+    if (n < percent) throw new TcuError('CLI_USAGE', `--stages: percentages are cumulative, each at least the one before; not "${text}"`);
+    percent = n;
+    return n;
   });
-  return stages;
+}
+
+/** Stages as text: `group:pilot, 10 %, 100 %`. */
+export function stagesText(stages: readonly RolloutStage[]): string {
+  return stages.map(stageText).join(', ');
 }
 
 /** Every campaign the director names, with its targets (from the first target's rollout object). */
@@ -70,7 +94,7 @@ export function rolloutCampaign(director: RepositoryBuilder, campaign: string): 
 
 export interface CreateRollout {
   campaign: string;
-  stages: readonly number[];
+  stages: readonly RolloutStage[];
   /** The image repository's target names to roll out. */
   targets: readonly string[];
   /** Restrict each target to these hardware ids (each must be listed by the image's target); default: the image's. */
@@ -135,7 +159,7 @@ export function advanceRollout(director: RepositoryBuilder, campaign: string, to
   if (state.paused) throw new TcuError('CLI_USAGE', `campaign ${JSON.stringify(campaign)} is paused; resume it first`);
   const next = to ?? state.stage + 1;
   if (!Number.isSafeInteger(next) || next >= state.stages.length) {
-    throw new TcuError('CLI_USAGE', `campaign ${JSON.stringify(campaign)} has stages 0 to ${state.stages.length - 1} (${state.stages.join(', ')} %); it is at stage ${state.stage}`);
+    throw new TcuError('CLI_USAGE', `campaign ${JSON.stringify(campaign)} has stages 0 to ${state.stages.length - 1} (${stagesText(state.stages)}); it is at stage ${state.stage}`);
   }
   if (next <= state.stage) throw new TcuError('CLI_USAGE', `campaign ${JSON.stringify(campaign)} is at stage ${state.stage} already; a rollout never goes back (pause or abort it)`);
   return updateRollout(director, campaign, (r) => ({ ...r, stage: next }));

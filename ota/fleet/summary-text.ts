@@ -1,3 +1,4 @@
+import { stageText } from '../rollout.js';
 import type { CampaignSummary, StageSummary } from './summary.js';
 
 /** The status summary as text for a terminal (`tcu-ota status` without --json). Pure. */
@@ -5,7 +6,7 @@ export function formatSummaries(summaries: readonly (CampaignSummary & { action?
   if (summaries.length === 0) return 'no campaigns and no reports\n';
   const lines: string[] = [];
   for (const s of summaries) {
-    const where = s.stages === null ? 'stages unknown (give --director)' : `stages ${s.stages.join(', ')} %, at stage ${s.stage} (${s.stages[s.stage ?? 0]} %)${s.paused ? ', PAUSED' : ''}`;
+    const where = s.stages === null ? 'stages unknown (give --director)' : `stages ${stagesList(s.stages)}, at stage ${s.stage} (${stageText(s.stages[s.stage ?? 0]!)})${s.paused ? ', PAUSED' : ''}`;
     lines.push(`campaign ${s.campaign}: ${where}; ${s.vehicles} vehicle${s.vehicles === 1 ? '' : 's'} reported`);
     for (const g of s.groups) lines.push(`  ${groupLabel(g)}: ${groupLine(g, thresholdPercent)}`);
     if (s.action !== undefined && s.action !== 'none') lines.push(`  -> ${s.action}`);
@@ -16,7 +17,14 @@ export function formatSummaries(summaries: readonly (CampaignSummary & { action?
 function groupLabel(g: StageSummary): string {
   if (g.group === 'all') return 'all vehicles';
   if (g.group === 'outside') return 'outside the stages';
+  if (g.stageGroups !== null) return `stage ${g.stage} (groups ${g.stageGroups.join(', ')})`;
   return `stage ${g.stage} (up to ${g.percent} %)`;
+}
+
+/** `1, 10, 50, 100 %` as before group stages existed; with them `group:pilot, 10 %, 100 %`. */
+function stagesList(stages: NonNullable<CampaignSummary['stages']>): string {
+  if (stages.every((s) => typeof s === 'number')) return `${stages.join(', ')} %`;
+  return stages.map(stageText).join(', ');
 }
 
 function groupLine(g: StageSummary, threshold: number): string {

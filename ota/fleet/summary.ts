@@ -1,4 +1,5 @@
-import { rolloutBucket, stageOfBucket } from '../rollout.js';
+import { isGroupStage, joinStage, rolloutBucket } from '../rollout.js';
+import type { RolloutStage } from '../types.js';
 import { REPORT_STATES, type OtaReport, type ReportState } from './reports.js';
 
 /**
@@ -6,7 +7,8 @@ import { REPORT_STATES, type OtaReport, type ReportState } from './reports.js';
  * (docs/OTA.md, "tcu-ota status"). Pure: reports in, a summary out.
  *
  * Each vehicle counts once per campaign, in the state of its latest report (highest `seq`). Its
- * stage is the one its VIN joins at (ota/rollout.ts). The failure rate of a stage is
+ * stage is the one it joins at (ota/rollout.ts): by its VIN's bucket, or by the `groups` its
+ * report names for a vehicle group stage. The failure rate of a stage is
  *   (failed, except cancelled, + rolled-back) / (succeeded + those failures), in percent;
  * a stage passes the threshold when at least `minVehicles` vehicles finished there and its
  * failure rate is above `thresholdPercent`.
@@ -15,7 +17,7 @@ import { REPORT_STATES, type OtaReport, type ReportState } from './reports.js';
 /** What the director says about a campaign (from `rolloutCampaigns`), when known. */
 export interface KnownCampaign {
   campaign: string;
-  stages: number[];
+  stages: RolloutStage[];
   stage: number;
   paused: boolean;
   targets: string[];
@@ -32,8 +34,10 @@ export interface StageSummary {
   /** The stage index; null: outside every stage (`outside`), or stages unknown (`all`). */
   stage: number | null;
   group: 'stage' | 'outside' | 'all';
-  /** The stage's cumulative percentage. */
+  /** The stage's cumulative percentage (null for a group stage). */
   percent: number | null;
+  /** A vehicle group stage: its groups (else null). */
+  stageGroups: string[] | null;
   vehicles: number;
   states: Record<ReportState, number>;
   finished: number;
@@ -48,7 +52,7 @@ export interface StageSummary {
 export interface CampaignSummary {
   campaign: string;
   /** From the director, when known. */
-  stages: number[] | null;
+  stages: RolloutStage[] | null;
   stage: number | null;
   paused: boolean | null;
   vehicles: number;
@@ -112,7 +116,7 @@ export function summariseCampaign(campaign: string, reports: readonly OtaReport[
       key = 'all';
       make = () => emptyGroup(null, 'all', null);
     } else {
-      const stage = stageOfBucket(known.stages, rolloutBucket(campaign, report.vin));
+      const stage = joinStage(known.stages, { bucket: rolloutBucket(campaign, report.vin), groups: report.groups ?? [] });
       key = stage === undefined ? 'outside' : String(stage);
       make = () => (stage === undefined ? emptyGroup(null, 'outside', null) : emptyGroup(stage, 'stage', known.stages[stage]!));
     }
@@ -150,7 +154,9 @@ export function summariseCampaign(campaign: string, reports: readonly OtaReport[
   };
 }
 
-function emptyGroup(stage: number | null, group: StageSummary['group'], percent: number | null): StageSummary {
+function emptyGroup(stage: number | null, group: StageSummary['group'], of: RolloutStage | null): StageSummary {
   const states = Object.fromEntries(REPORT_STATES.map((s) => [s, 0])) as Record<ReportState, number>;
-  return { stage, group, percent, vehicles: 0, states, finished: 0, failures: 0, cancelled: 0, failureRate: null, failureCodes: {}, overThreshold: false };
+  const percent = of === null || isGroupStage(of) ? null : of;
+  const stageGroups = of !== null && isGroupStage(of) ? [...of.groups] : null;
+  return { stage, group, percent, stageGroups, vehicles: 0, states, finished: 0, failures: 0, cancelled: 0, failureRate: null, failureCodes: {}, overThreshold: false };
 }

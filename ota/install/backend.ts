@@ -22,6 +22,20 @@ export interface SlotInfo {
   /** The software version in the slot, when the backend knows it. */
   version?: string;
   sha256?: string;
+  /**
+   * What else the backend knows of the slot's software (docs/OTA.md, "Install backends"): dir-slots
+   * reads all of it from the slot manifest; the command backend's script may print it; rauc knows
+   * none of the release counter and RXSWINs (its `bundle.compatible` is given as the hardware id).
+   * The agent records the booted slot's in the inventory at the first start, so the release counter
+   * of the factory software blocks a signed downgrade before the first update.
+   */
+  releaseCounter?: number;
+  rxswin?: string[];
+  hardwareIds?: string[];
+  /** The target name the slot's software came from (dir-slots). */
+  target?: string;
+  /** The image's length, bytes. */
+  length?: number;
 }
 
 export interface BackendStatus {

@@ -10,7 +10,9 @@
  *   activate    the next boot starts the installed slot, on trial
  *   mark-good   confirm the running slot
  *   mark-bad    abandon the slot on trial; the next boot starts the previous one
- *   status      prints {"booted": "NAME"|null, "primary": "NAME"|null, "slots": [{"name", "bootState", "version", "sha256"}]}
+ *   status      prints {"booted": "NAME"|null, "primary": "NAME"|null, "slots": [{"name", "bootState", "version",
+ *               "sha256", "releaseCounter", "rxswin", "hardwareIds"}]} (slot fields optional; the booted
+ *               slot's release counter becomes the factory software's in the inventory)
  *
  * Exit codes: 0 done; 3 no room (OTA_DISK_FULL); anything else, or killed, is OTA_INSTALL with the
  * last lines of its standard error.
@@ -79,11 +81,25 @@ export function parseCommandStatus(text: string): BackendStatus {
       if (typeof s !== 'object' || s === null || typeof (s as { name?: unknown }).name !== 'string') throw badStatus('a slot has no name');
       const e = s as Record<string, unknown>;
       const bootState = BOOT_STATES.find((b) => b === e['bootState']) ?? 'unknown';
+      // The release counter guards against downgrades: a malformed one is refused, never ignored.
+      const counter = e['releaseCounter'];
+      if (counter !== undefined && counter !== null && (!Number.isSafeInteger(counter) || (counter as number) < 0)) throw badStatus(`slot ${e['name'] as string}: releaseCounter is not a non-negative integer`);
+      const strings = (field: string): string[] | undefined => {
+        const v = e[field];
+        if (v === undefined || v === null) return undefined;
+        if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw badStatus(`slot ${e['name'] as string}: ${field} is not an array of strings`);
+        return v as string[];
+      };
+      const rxswin = strings('rxswin');
+      const hardwareIds = strings('hardwareIds');
       slots.push({
         name: e['name'] as string,
         bootState,
         version: typeof e['version'] === 'string' ? e['version'] : undefined,
         sha256: typeof e['sha256'] === 'string' ? e['sha256'] : undefined,
+        ...(typeof counter === 'number' ? { releaseCounter: counter } : {}),
+        ...(rxswin === undefined ? {} : { rxswin }),
+        ...(hardwareIds === undefined ? {} : { hardwareIds }),
       });
     }
   }

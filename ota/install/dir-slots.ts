@@ -97,7 +97,18 @@ export class DirSlotsBackend implements InstallBackend {
       primary: readCurrent(this.dir),
       slots: DIR_SLOTS.map((slot) => {
         const m = readManifest(this.dir, slot);
-        return { name: slot, bootState: states[slot], version: m?.version ?? undefined, sha256: m?.sha256 };
+        if (m === null) return { name: slot, bootState: states[slot] };
+        return {
+          name: slot,
+          bootState: states[slot],
+          ...(m.version === null ? {} : { version: m.version }),
+          sha256: m.sha256,
+          ...(m.releaseCounter === null ? {} : { releaseCounter: m.releaseCounter }),
+          rxswin: m.rxswin,
+          hardwareIds: m.hardwareIds,
+          target: m.target,
+          length: m.length,
+        };
       }),
     };
   }

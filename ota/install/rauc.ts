@@ -52,8 +52,10 @@ export function parseRaucStatus(text: string): BackendStatus {
       const s = value as Record<string, unknown>;
       const bootname = str(s['bootname']);
       if (bootname === undefined) continue; // not bootable (an appfs, a bootloader slot)
-      const detail = (s['slot_status'] ?? {}) as { bundle?: { version?: unknown }; checksum?: { sha256?: unknown } };
+      const detail = (s['slot_status'] ?? {}) as { bundle?: { version?: unknown; compatible?: unknown }; checksum?: { sha256?: unknown } };
       const boot = s['boot_status'];
+      // rauc records no release counter and no RXSWIN; its compatible string names the hardware.
+      const compatible = str(detail.bundle?.compatible);
       slots.push({
         name,
         bootname,
@@ -61,6 +63,7 @@ export function parseRaucStatus(text: string): BackendStatus {
         bootState: boot === 'good' ? 'good' : boot === 'bad' ? 'bad' : 'unknown',
         version: str(detail.bundle?.version),
         sha256: str(detail.checksum?.sha256),
+        ...(compatible === undefined ? {} : { hardwareIds: [compatible] }),
       });
     }
   }
@@ -70,7 +73,7 @@ export function parseRaucStatus(text: string): BackendStatus {
   return {
     booted: booted?.name ?? null,
     primary,
-    slots: slots.map(({ name, bootState, version, sha256 }) => ({ name, bootState, version, sha256 })),
+    slots: slots.map(({ name, bootState, version, sha256, hardwareIds }) => ({ name, bootState, version, sha256, ...(hardwareIds === undefined ? {} : { hardwareIds }) })),
   };
 }
 

@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { OTA_STORE_FILE } from '../../agent/ota/apply.js';
 import { CampaignStore } from '../../ota/campaign/index.js';
+import { ENGINE_DBC, agentConfig } from '../helpers/agent-config.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { runAgent } from '../helpers/cli.js';
 
@@ -50,5 +51,37 @@ describe('tcu-agent inventory', () => {
     const r = await runAgent(['inventory']);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/--state-dir/);
+    const both = await runAgent(['inventory', '--state-dir', dir, '--config', join(dir, 'agent.json')]);
+    expect(both.code).toBe(2);
+  });
+
+  it('--config reads the agent configuration: ota.stateDir, else <the outbox folder>/ota', async () => {
+    const seeded = (stateDir: string, version: string): void => {
+      mkdirSync(stateDir, { recursive: true });
+      const store = CampaignStore.open({ path: join(stateDir, OTA_STORE_FILE), clock: new FakeClock() });
+      store.inventory.seed({ ecu: 'tcu', version, releaseCounter: 3 });
+      store.close();
+    };
+    const base = agentConfig({ buses: [{ name: 'pt', driver: 'candump', path: 'x.log', dbc: ENGINE_DBC }], outbox: 'data/outbox.db', uplink: 'mqtt://127.0.0.1:1883' });
+    // No ota section: the folder the agent would use, next to its outbox (relative to the file).
+    writeFileSync(join(dir, 'plain.json'), JSON.stringify(base));
+    seeded(join(dir, 'data', 'ota'), '3.0-default');
+    const plain = await runAgent(['inventory', '--config', join(dir, 'plain.json'), '--json']);
+    expect(plain.code, plain.err).toBe(0);
+    expect(JSON.parse(plain.out)).toMatchObject({ ecus: [{ ecu: 'tcu', version: '3.0-default', releaseCounter: 3 }] });
+    // ota.stateDir names another folder.
+    const ota = { imageRepo: 'https://ota.example.com/image', directorRepo: 'https://ota.example.com/director', stateDir: 'var/ota', backend: { type: 'dir-slots', dir: 'slots' } };
+    writeFileSync(join(dir, 'ota.json'), JSON.stringify({ ...base, ota }));
+    seeded(join(dir, 'var', 'ota'), '3.0-configured');
+    const configured = await runAgent(['inventory', '--config', join(dir, 'ota.json')]);
+    expect(configured.code, configured.err).toBe(0);
+    expect(configured.out).toMatch(/^tcu\n\s+version\s+3\.0-configured \(release counter 3\)/);
+    // An outbox in memory and no ota.stateDir: no folder to read.
+    writeFileSync(join(dir, 'memory.json'), JSON.stringify({ ...base, outbox: { path: ':memory:' } }));
+    expect(await runAgent(['inventory', '--config', join(dir, 'memory.json')])).toMatchObject({ code: 2, err: expect.stringMatching(/in memory/) });
+    // A configuration that does not load: its own error, not a usage error.
+    writeFileSync(join(dir, 'broken.json'), '{');
+    expect((await runAgent(['inventory', '--config', join(dir, 'broken.json')])).code).not.toBe(0);
+    expect((await runAgent(['inventory', '--help'])).out).toMatch(/--config FILE\s+the agent's configuration instead: its ota\.stateDir, by default <the outbox's\s+folder>\/ota/);
   });
 });

@@ -1,31 +1,20 @@
 // `tcu-agent ota apply`, the bundled program as a workshop runs it: real signed repositories (built
 // with ota/repo, as `tcu-ota` does), served from folders and by the emulator's OTA repository
 // server over HTTP with its fault modes, a real dir-slots folder, the state folder between runs.
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OtaRepoServer } from '../../hw-emulator/ota/index.js';
+import { activeSlot, provisionFactory, runApply, type ApplyRun } from '../helpers/ota-apply.js';
+import { publishConsistent } from '../helpers/ota-consistent.js';
+import { canMountTmpfs, mountTmpfs } from '../helpers/outbox-fixture.js';
 import { folderDigest, vehicleRepos, type VehicleRepos } from '../helpers/ota-repos.js';
 
-interface Run {
-  code: number | null;
-  outcome: { result: string; code: string; target: string | null; detail: string };
-  stderr: string;
-}
-
 /** Runs the bundled program (asynchronously: the emulator's server answers from this process). */
-async function apply(v: VehicleRepos, extra: string[] = [], repos = { image: v.image.dir, director: v.director.dir }): Promise<Run> {
-  const args = ['dist/tcu-agent.mjs', 'ota', 'apply', '--image-repo', repos.image, '--director-repo', repos.director, '--state-dir', v.stateDir, '--hardware-id', 'tcu-a', '--slots', join(v.base, 'slots'), '--vin', 'WVWZZZ1KZPW000001', ...extra];
-  const child = spawn(process.execPath, args);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  const lines = stdout.trim().split('\n');
-  expect(lines, stderr).toHaveLength(1);
-  return { code, outcome: JSON.parse(lines[0]!) as Run['outcome'], stderr };
+function apply(v: VehicleRepos, extra: string[] = [], repos = { image: v.image.dir, director: v.director.dir }, slots = join(v.base, 'slots')): Promise<ApplyRun> {
+  return runApply({ stateDir: v.stateDir, slots, ...repos }, extra);
 }
 
 /** The emulator's server in front of the repositories' folder. */
@@ -41,7 +30,7 @@ function vehicleState(v: VehicleRepos, state: Record<string, unknown>): string {
   return path;
 }
 
-const active = (v: VehicleRepos): string | null => (existsSync(join(v.base, 'slots', 'current')) ? readlinkSync(join(v.base, 'slots', 'current')) : null);
+const active = (v: VehicleRepos): string | null => activeSlot(join(v.base, 'slots'));
 
 /** Another release: new bytes under a new name, signed and published by both repositories (the director names only it). */
 function release(v: VehicleRepos, version: number, options: { releaseCounter: number; name: string; bytes: string }): void {
@@ -147,4 +136,64 @@ describe('tcu-agent ota apply', () => {
     const bad = spawnSync(process.execPath, ['dist/tcu-agent.mjs', 'ota', 'frobnicate'], { encoding: 'utf8' });
     expect(bad.status).toBe(2);
   });
+});
+
+describe('tcu-agent ota apply: a failure leaves the previous software (exit 5)', () => {
+  it('a target missing on the server (404): failed with OTA_FETCH, slot a untouched; once it is back, it installs', async () => {
+    v = vehicleRepos();
+    const slots = join(v.base, 'slots');
+    await provisionFactory(slots, v.base);
+    const http = await serve(v);
+    const file = join(v.image.dir, 'targets', 'tcu', 'app-1.0.tar');
+    renameSync(file, `${file}.away`);
+    const before = folderDigest(slots);
+    const missing = await apply(v, [], http);
+    expect(missing, missing.stderr).toMatchObject({ code: 5, outcome: { result: 'failed', code: 'OTA_FETCH', target: 'tcu/app-1.0.tar' } });
+    expect(missing.outcome.detail).toMatch(/404/);
+    expect(folderDigest(slots)).toEqual(before);
+    renameSync(`${file}.away`, file);
+    expect(await apply(v, [], http)).toMatchObject({ code: 0, outcome: { result: 'installed' } });
+    expect(active(v)).toBe('b');
+  }, 60_000);
+
+  it.runIf(canMountTmpfs())('the slots on a full file system: failed with OTA_DISK_FULL, slot a intact and still active', async () => {
+    v = vehicleRepos({ bytes: 'x'.repeat(1024 * 1024) });
+    const disk = mountTmpfs('512k');
+    try {
+      const slots = disk.path('slots');
+      await provisionFactory(slots, v.base);
+      const slotA = folderDigest(join(slots, 'a'));
+      const full = await apply(v, [], undefined, slots);
+      expect(full, full.stderr).toMatchObject({ code: 5, outcome: { result: 'failed', code: 'OTA_DISK_FULL' } });
+      expect(activeSlot(slots)).toBe('a');
+      expect(folderDigest(join(slots, 'a'))).toEqual(slotA);
+    } finally {
+      disk.unmount();
+    }
+  }, 60_000);
+});
+
+describe('tcu-agent ota apply from a repository published with consistent_snapshot: true', () => {
+  it.each(['folder', 'http'] as const)('installs from it (%s): versioned metadata, the target under <sha256>.<name>', async (transport) => {
+    v = vehicleRepos();
+    const dir = join(v.base, 'image-cs');
+    const bytes = 'application image 1.0';
+    publishConsistent(dir, { keys: v.image.keys, thresholds: { root: 2, targets: 2, snapshot: 1, timestamp: 1 }, version: 1, targets: [{ name: 'tcu/app-1.0.tar', bytes, custom: { hardwareIds: ['tcu-a'], version: '1.0', releaseCounter: 1 } }] });
+    copyFileSync(join(dir, 'root.json'), join(v.stateDir, 'image', 'root.json')); // the integrator's root
+    const requests: string[] = [];
+    let repos = { image: dir, director: v.director.dir };
+    if (transport === 'http') {
+      const http = await serve(v);
+      server!.onRequest((r) => requests.push(`${r.status} ${r.path}`));
+      repos = { image: `${http.image}-cs`, director: http.director };
+    }
+    const r = await apply(v, [], repos);
+    expect(r, r.stderr).toMatchObject({ code: 0, outcome: { result: 'installed', target: 'tcu/app-1.0.tar' } });
+    expect(readFileSync(join(v.base, 'slots', active(v)!, 'app-1.0.tar'), 'utf8')).toBe(bytes);
+    if (transport === 'http') {
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      expect(requests).toEqual(expect.arrayContaining(['200 image-cs/1.snapshot.json', '200 image-cs/1.targets.json', `200 image-cs/targets/tcu/${sha256}.app-1.0.tar`]));
+      expect(requests.filter((p) => / image-cs\/(snapshot\.json|targets\.json|targets\/tcu\/app-1\.0\.tar)$/.test(p))).toEqual([]);
+    }
+  }, 60_000);
 });

@@ -122,7 +122,7 @@ describe('vehicle state from signals', () => {
   it('nothing seen yet: everything unknown, and each precondition refuses with its reason', () => {
     const { vehicle } = setup();
     expect(vehicle.read()).toEqual({ workshop: false });
-    expect(checkPreconditions(strict, vehicle.read())).toEqual({ ok: false, code: 'OTA_PRECONDITION', detail: 'state of charge unknown (at least 40 % required)' });
+    expect(checkPreconditions(strict, vehicle.read())).toEqual({ ok: false, code: 'OTA_PRECONDITION', reason: 'soc', detail: 'state of charge unknown (at least 40 % required)' });
   });
 
   it('fresh values satisfy the preconditions; a low charge, a moving car or the ignition on refuse', () => {
@@ -133,14 +133,14 @@ describe('vehicle state from signals', () => {
     expect(vehicle.read()).toEqual({ workshop: false, socPercent: 80, parked: true, ignitionOff: true });
     expect(checkPreconditions(strict, vehicle.read())).toEqual({ ok: true });
     state.ingest(soc(30));
-    expect(checkPreconditions(strict, vehicle.read())).toMatchObject({ ok: false, detail: 'state of charge 30 % is below the 40 % required' });
+    expect(checkPreconditions(strict, vehicle.read())).toMatchObject({ ok: false, reason: 'soc', detail: 'state of charge 30 % is below the 40 % required' });
     state.ingest(soc(90));
     state.ingest(speed(12));
-    expect(checkPreconditions(strict, vehicle.read())).toMatchObject({ ok: false, detail: 'the vehicle must be parked' });
+    expect(checkPreconditions(strict, vehicle.read())).toMatchObject({ ok: false, reason: 'parked', detail: 'the vehicle must be parked' });
     state.ingest(speed(0));
     setIgnition(true);
-    expect(checkPreconditions(strict, vehicle.read())).toMatchObject({ ok: false, detail: 'the ignition must be off' });
-    expect(checkPreconditions(target({ preconditions: { workshopOnly: true } }), vehicle.read())).toMatchObject({ ok: false, detail: 'this update is installed in a workshop only' });
+    expect(checkPreconditions(strict, vehicle.read())).toMatchObject({ ok: false, reason: 'ignition', detail: 'the ignition must be off' });
+    expect(checkPreconditions(target({ preconditions: { workshopOnly: true } }), vehicle.read())).toMatchObject({ ok: false, reason: 'workshop', detail: 'this update is installed in a workshop only' });
   });
 
   it('a value older than maxAgeMs is unknown again', () => {

@@ -15,7 +15,7 @@ export function minimal(): Record<string, unknown> {
 export function everything(): AgentConfigInput {
   return {
     version: 1,
-    vehicle: { vin: '1M8GDM9AXKP042788', deviceId: 'unit-7', hardwareId: 'rev-b' },
+    vehicle: { vin: '1M8GDM9AXKP042788', deviceId: 'unit-7', hardwareId: 'rev-b', groups: ['pilot', 'fleet-b'] },
     can: {
       buses: [
         { name: 'can0', driver: 'socketcan', iface: 'can0', dbc: '/a.dbc' },
@@ -73,6 +73,7 @@ export function everything(): AgentConfigInput {
       maxBootAttempts: 1,
       healthTimeoutS: 3600,
       ecu: 'tcu-main',
+      download: { bandwidthBytesPerS: 1_000_000, minRateBytesPerS: 100_000, slowWindowMs: 30_000 },
     },
     jobs: { heartbeat: '* * * * *', housekeeping: '0 0 * * * *' },
     logging: { level: 'silent' },

@@ -1,13 +1,15 @@
 /**
  * The audit log: the chain's documented format (checked by hashing by hand), verify() on an intact
- * log, and tampering with the SQLite file through a connection of the test's own: an altered,
- * deleted, inserted, reordered or truncated row is caught.
+ * log, the append-only triggers (plain SQL cannot change or delete a row, nor move the head), the
+ * migration of a version-1 file, the store's `synchronous=FULL`, and tampering by someone who
+ * drops the triggers first: an altered, deleted, inserted, reordered or truncated row is caught.
  */
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditLog, GENESIS_HASH, canonicalJson } from '../../../ota/campaign/audit.js';
-import { openOtaDatabase } from '../../../ota/campaign/db.js';
+import { SCHEMA_VERSION, openOtaDatabase } from '../../../ota/campaign/db.js';
+import { CampaignStore } from '../../../ota/campaign/store.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 import { tempDir, type TempDir } from '../../helpers/outbox-records.js';
 
@@ -42,11 +44,27 @@ function verifyFile(path: string): ReturnType<AuditLog['verify']> {
   }
 }
 
-/** Changes the file behind the log's back. */
+const TRIGGERS = ['audit_no_update', 'audit_no_delete', 'audit_next_only', 'audit_head_no_delete', 'audit_head_forward'];
+
+/** Changes the file behind the log's back, as someone holding the file can: the triggers dropped first. */
 function tamper(path: string, sql: string, ...params: unknown[]): void {
   const db = new Database(path);
+  for (const t of TRIGGERS) db.exec(`DROP TRIGGER IF EXISTS ${t}`);
   db.prepare(sql).run(...params);
   db.close();
+}
+
+/** Runs `sql` through a plain connection of its own; returns the error message, or null when it went through. */
+function plainSql(path: string, sql: string): string | null {
+  const db = new Database(path);
+  try {
+    db.prepare(sql).run();
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    db.close();
+  }
 }
 
 describe('canonicalJson', () => {
@@ -148,10 +166,67 @@ describe('audit log', () => {
     tamper(path, 'DELETE FROM audit WHERE seq = 6');
     const rewrite = openOtaDatabase(path);
     const prev = rewrite.prepare<[], { hash: string }>('SELECT hash FROM audit WHERE seq = 5').get()!.hash;
+    rewrite.exec('DROP TRIGGER audit_head_forward');
     rewrite.prepare('UPDATE audit_head SET seq = 5, hash = ?').run(prev);
     const log = new AuditLog(rewrite, clock);
     expect(log.verify().ok).toBe(true);
     expect(log.head().hash).not.toBe(reportedHead);
     rewrite.close();
+  });
+});
+
+describe('append-only in SQLite', () => {
+  it('plain SQL can neither change nor delete a row, nor move the head back or aside; the chain still verifies', () => {
+    const path = build();
+    const refused = [
+      "UPDATE audit SET details = '{}' WHERE seq = 3",
+      'UPDATE audit SET seq = seq + 100',
+      'DELETE FROM audit WHERE seq = 6',
+      'DELETE FROM audit',
+      'DELETE FROM audit_head',
+      'UPDATE audit_head SET seq = 5, hash = (SELECT hash FROM audit WHERE seq = 5)',
+      "UPDATE audit_head SET seq = 7, hash = 'forged'",
+      "INSERT OR REPLACE INTO audit SELECT seq, at, campaign, 'forged', details, prev_hash, hash FROM audit WHERE seq = 2",
+      "INSERT INTO audit VALUES (9, 1, NULL, 'a gap', '{}', 'p', 'h')",
+    ];
+    for (const sql of refused) expect(plainSql(path, sql) ?? 'went through', sql).toMatch(/append-only/);
+    const verified = verifyFile(path);
+    expect(verified).toMatchObject({ ok: true, rows: 6 });
+    // Appending still works, through the log and its head.
+    const db = openOtaDatabase(path);
+    const log = new AuditLog(db, clock);
+    const next = log.append('check.refused', { code: 'OTA_SIGNATURE' });
+    expect(next.seq).toBe(7);
+    expect(log.verify()).toMatchObject({ ok: true, rows: 7, head: next.hash });
+    db.close();
+  });
+
+  it('a file of schema version 1 (no triggers) gets them, and version 2, when a newer agent opens it', () => {
+    const path = tmp.path('v1.db');
+    const old = new Database(path);
+    old.exec('CREATE TABLE audit (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, campaign TEXT, event TEXT NOT NULL, details TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)');
+    old.pragma('user_version = 1');
+    old.close();
+    expect(plainSql(path, "INSERT INTO audit VALUES (1, 1, NULL, 'x', '{}', 'p', 'h')")).toBeNull();
+    expect(plainSql(path, 'DELETE FROM audit')).toBeNull(); // version 1: nothing stops it
+    openOtaDatabase(path).close();
+    const db = new Database(path, { readonly: true });
+    expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    expect(SCHEMA_VERSION).toBe(2);
+    expect(db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name").all().map((r) => r.name)).toEqual([...TRIGGERS].sort());
+    db.close();
+    expect(plainSql(path, "INSERT INTO audit VALUES (1, 1, NULL, 'x', '{}', 'p', 'h')")).toBeNull();
+    expect(plainSql(path, 'DELETE FROM audit')).toMatch(/append-only/);
+  });
+
+  it('the campaign store runs with synchronous = FULL (2) and the WAL journal', () => {
+    const store = CampaignStore.open({ path: tmp.path('store.db'), clock });
+    try {
+      const db = store['db'];
+      expect(db.pragma('synchronous', { simple: true })).toBe(2);
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    } finally {
+      store.close();
+    }
   });
 });

@@ -239,8 +239,9 @@ describe('rauc (a fake rauc on PATH)', () => {
       booted: 'rootfs.0',
       primary: 'rootfs.0',
       slots: [
-        { name: 'rootfs.0', bootState: 'good', version: '1.0.0', sha256: undefined },
-        { name: 'rootfs.1', bootState: 'good', version: '0.9.0', sha256: undefined },
+        // rauc knows no release counter nor RXSWIN; its compatible string is the hardware id.
+        { name: 'rootfs.0', bootState: 'good', version: '1.0.0', sha256: undefined, hardwareIds: ['tcu-test'] },
+        { name: 'rootfs.1', bootState: 'good', version: '0.9.0', sha256: undefined, hardwareIds: ['tcu-test'] },
       ],
     });
     expect(calls()).toEqual([['status', '--detailed', '--output-format=json']]);

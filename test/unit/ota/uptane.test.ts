@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { TargetFile } from '@tufjs/models';
 import { TcuError } from '../../../core/errors.js';
 import { targetFileFor } from '../../../ota/repo/index.js';
 import { parseTargetCustom } from '../../../ota/target-custom.js';
 import { checkTargetName, targetNameProblem, type TrustedTarget } from '../../../ota/tuf/index.js';
 import { resolveUpdate, type ResolveUpdateOptions } from '../../../ota/uptane.js';
+import { NAME, attackGroup, directorHonest, directorNames, expectAttackRefused } from '../../helpers/ota-attacks.js';
 import { expectValidUpdate, vehicle, type Vehicle } from '../../helpers/ota-repos.js';
 
 /**
@@ -17,8 +17,6 @@ afterEach(async () => {
   await v?.close();
   v = undefined;
 });
-
-const NAME = 'tcu/app-1.0.tar';
 
 async function resolved(veh: Vehicle, options: Partial<ResolveUpdateOptions> = {}) {
   const image = await veh.trusted.image.refresh();
@@ -36,19 +34,6 @@ async function refusedWith(veh: Vehicle, code: string, options: Partial<ResolveU
   return err as TcuError;
 }
 
-/** The director names `name` with other bytes than the image repository. */
-function directorNames(veh: Vehicle, name: string, bytes: string, custom: unknown = { hardwareIds: ['tcu-a'] }): void {
-  veh.director.builder.removeTarget(NAME);
-  veh.director.builder.putTarget(targetFileFor(name, Buffer.from(bytes), custom, false));
-  veh.director.publish();
-}
-
-/** Puts back the director's honest entry. */
-function directorHonest(veh: Vehicle): void {
-  for (const name of Object.keys(veh.director.builder.targets.signed.targets)) veh.director.builder.removeTarget(name);
-  veh.director.addTarget(NAME, 'application image 1.0', { hardwareIds: ['tcu-a'], preconditions: { minSocPercent: 40 } });
-}
-
 describe('director and image repository, end to end', () => {
   it('agreeing repositories: an update, with the image’s description and the director’s preconditions', async () => {
     v = await vehicle({ transport: 'http' });
@@ -64,35 +49,14 @@ describe('director and image repository, end to end', () => {
     });
   });
 
-  it('director and image disagree on the hash (same length): OTA_REPO_DISAGREE', async () => {
-    v = await vehicle();
-    directorNames(v, NAME, 'application image 1.X');
-    const err = await refusedWith(v, 'OTA_REPO_DISAGREE');
-    expect(err.message).toMatch(/sha256 hash/);
-    directorHonest(v);
-    await expectValidUpdate(v, 10);
-  });
-
-  it('director and image disagree on the length: OTA_REPO_DISAGREE', async () => {
-    v = await vehicle();
-    const honest = v.image.builder.targets.signed.targets[NAME]!;
-    v.director.builder.putTarget(new TargetFile({ path: NAME, length: honest.length + 1, hashes: honest.hashes, unrecognizedFields: { custom: { hardwareIds: ['tcu-a'] } } }));
-    v.director.publish();
-    const err = await refusedWith(v, 'OTA_REPO_DISAGREE');
-    expect(err.message).toMatch(/length/);
-    directorHonest(v);
-    await expectValidUpdate(v, 10);
-  });
-
-  it('the image repository does not list our hardware id for the target: OTA_REPO_DISAGREE', async () => {
-    v = await vehicle();
-    v.image.addTarget(NAME, 'application image 1.0', { hardwareIds: ['tcu-b'], version: '1.0', releaseCounter: 1 });
-    v.image.publish();
-    const err = await refusedWith(v, 'OTA_REPO_DISAGREE');
-    expect(err.message).toMatch(/hardware id/);
-    v.image.addTarget(NAME, 'application image 1.0', { hardwareIds: ['tcu-a', 'tcu-b'], version: '1.0', releaseCounter: 1 });
-    await expectValidUpdate(v, 10);
-  });
+  // Disagreement on hash, length or hardware id, a target for other hardware only, and target
+  // names that escape their folder (test/helpers/ota-attacks.ts), each followed by an honest release.
+  for (const attack of [...attackGroup('director and image repository'), ...attackGroup('path traversal in target names')]) {
+    it(`${attack.title}: ${attack.code}`, async () => {
+      v = await vehicle();
+      await expectAttackRefused(v, attack);
+    });
+  }
 
   it('the image repository has no such target: OTA_REPO_DISAGREE', async () => {
     v = await vehicle();
@@ -140,24 +104,6 @@ describe('director and image repository, end to end', () => {
     v.image.publish();
     expect((await resolved(v, { installedReleaseCounter: () => 2 })).kind).toBe('update');
   });
-
-  for (const evil of ['../../etc/shadow', '/etc/shadow', 'tcu/../../x', 'tcu\\..\\x', 'tcu//x', 'tcu/%2e%2e/x', 'tcu/\u0000x']) {
-    it(`a target name that escapes its folder (${JSON.stringify(evil)}): OTA_TARGET_NAME`, async () => {
-      v = await vehicle();
-      // ota/repo refuses such names (targetFileFor checks them), so the entry is made by hand.
-      const honest = v.image.builder.targets.signed.targets[NAME]!;
-      for (const r of [v.image, v.director]) {
-        r.builder.removeTarget(NAME);
-        r.builder.putTarget(new TargetFile({ path: evil, length: honest.length, hashes: honest.hashes, unrecognizedFields: honest.unrecognizedFields }));
-        r.publish();
-      }
-      await refusedWith(v, 'OTA_TARGET_NAME');
-      for (const r of [v.image, v.director]) r.builder.removeTarget(evil);
-      v.image.addTarget(NAME, 'application image 1.0', { hardwareIds: ['tcu-a'], version: '1.0', releaseCounter: 1 });
-      directorHonest(v);
-      await expectValidUpdate(v, 10);
-    });
-  }
 
   it('a director target whose custom is malformed: OTA_METADATA naming the field', async () => {
     v = await vehicle();
