@@ -19,6 +19,7 @@ import { PackageError, TARGETS, copyNatives, externalImports, nodeModulesOf, pla
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const HELP = `Usage: node scripts/package.mjs [--target TARGET] [--out DIR] [--natives-from DIR] [--hardware-id ID ...]
+                              [--release-counter N] [--rxswin ID ...]
 
 Makes DIR/tcu-agent-<version>-<target>.tar.gz: the agent's bundle in dir-slots slot a, its native
 addons, the emulator (for bring-up), the default configuration, the systemd unit, the user and
@@ -31,6 +32,11 @@ Options:
                        required when the target is not this machine's
   --hardware-id ID     the hardware ids recorded in the slot's manifest (default: tcu-generic,
                        the configuration's default vehicle.hardwareId); repeatable
+  --release-counter N  the release counter of this build, recorded in the slot's manifest: the
+                       agent refuses any update with a lower one, even validly signed (docs/OTA.md).
+                       Give it for every release build; without it downgrades are refused only
+                       from the first committed update on
+  --rxswin ID          the RXSWIN (UN R156 software identification) of this build; repeatable
   -h, --help           this text
 
 Exit codes: 0 done, 1 failed, 2 usage error or a target this machine cannot package for.
@@ -54,7 +60,19 @@ function hostTarget() {
 function options(argv) {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, strict: true, options: { target: { type: 'string' }, out: { type: 'string' }, 'natives-from': { type: 'string' }, 'hardware-id': { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' } } });
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        target: { type: 'string' },
+        out: { type: 'string' },
+        'natives-from': { type: 'string' },
+        'hardware-id': { type: 'string', multiple: true },
+        'release-counter': { type: 'string' },
+        rxswin: { type: 'string', multiple: true },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
   } catch (err) {
     throw new UsageError(`${err.message} (--help for the options)`);
   }
@@ -69,7 +87,14 @@ function options(argv) {
       `refusing to package for ${target} on a ${host ?? process.arch} machine without --natives-from: the native addons (better-sqlite3, socketcan, ...) here are built for ${host}. Build them on or for the board (npm ci there, or see docs/BOARDS.md, "Building for arm64 and armv7") and pass that node_modules folder with --natives-from DIR`,
     );
   }
-  return { help: false, target, out: resolve(v.out ?? join(ROOT, 'dist', 'package')), nativesFrom: v['natives-from'] === undefined ? undefined : resolve(v['natives-from']), hardwareIds: v['hardware-id'] ?? ['tcu-generic'] };
+  const counter = v['release-counter'];
+  if (counter !== undefined && !/^\d{1,15}$/.test(counter)) throw new UsageError(`--release-counter must be a non-negative integer, not "${counter}"`);
+  return {
+    help: false,
+    releaseCounter: counter === undefined ? undefined : Number(counter),
+    rxswin: v.rxswin ?? [],
+    target,
+    out: resolve(v.out ?? join(ROOT, 'dist', 'package')), nativesFrom: v['natives-from'] === undefined ? undefined : resolve(v['natives-from']), hardwareIds: v['hardware-id'] ?? ['tcu-generic'] };
 }
 
 async function bundle(entry) {
@@ -140,7 +165,7 @@ async function main() {
       name: `tcu-agent/${version}/tcu-agent.mjs`,
       length: agent.code.length,
       hashes: { sha256: createHash('sha256').update(agent.code).digest('hex') },
-      custom: { hardwareIds: opts.hardwareIds, version },
+      custom: { hardwareIds: opts.hardwareIds, version, rxswin: opts.rxswin, ...(opts.releaseCounter === undefined ? {} : { releaseCounter: opts.releaseCounter }) },
     };
     await DirSlotsBackend.provision({ dir: join(app, 'slots'), clock: systemClock() }, image, target);
     chmodSync(join(app, 'slots', 'a', 'tcu-agent.mjs'), 0o755);
@@ -187,6 +212,7 @@ async function main() {
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     process.stdout.write(`${relative(process.cwd(), tarball) || tarball}: ${list.length} entries, ${(statSync(tarball).size / 1048576).toFixed(1)} MB, ${licences.length} third-party packages, ${plan.packages.length} in node_modules, in ${seconds} s\n`);
     for (const s of plan.skipped) process.stdout.write(`  left out: ${s}\n`);
+    if (opts.releaseCounter === undefined) process.stdout.write('  no --release-counter: a validly signed older release is refused only after the first committed update\n');
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

@@ -52,7 +52,7 @@ describe.runIf(haveTar)('npm run package: the tarball for a board', () => {
   beforeAll(() => {
     work = mkdtempSync(join(tmpdir(), 'tcu-package-test-'));
     const t0 = performance.now();
-    const made = packageScript(['--out', join(work, 'out')]);
+    const made = packageScript(['--out', join(work, 'out'), '--release-counter', '3', '--rxswin', 'R156-TCU-1']);
     expect(made.status, made.stderr).toBe(0);
     expect(performance.now() - t0).toBeLessThan(30_000); // seconds (about 2 on an idle machine), not minutes
     tarball = join(work, 'out', `tcu-agent-${VERSION}-${HOST}.tar.gz`);
@@ -112,7 +112,8 @@ describe.runIf(haveTar)('npm run package: the tarball for a board', () => {
     const bundle = readFileSync(join(slots, 'a/tcu-agent.mjs'));
     const sha256 = createHash('sha256').update(bundle).digest('hex');
     const manifest = await verifySlot(slots, 'a');
-    expect(manifest).toMatchObject({ file: 'tcu-agent.mjs', version: VERSION, sha256, length: bundle.length, hardwareIds: ['tcu-generic'] });
+    // The release counter the build was given: the floor below which the agent refuses any update.
+    expect(manifest).toMatchObject({ file: 'tcu-agent.mjs', version: VERSION, sha256, length: bundle.length, hardwareIds: ['tcu-generic'], releaseCounter: 3, rxswin: ['R156-TCU-1'] });
     const copy = join(work, 'slots-copy');
     cpSync(slots, copy, { recursive: true, verbatimSymlinks: true });
     const backend = DirSlotsBackend.open({ dir: copy, clock: systemClock() });
