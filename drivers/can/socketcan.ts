@@ -164,7 +164,10 @@ export class SocketCanBus extends BusBase {
     this.generation++;
     const channel = this.channel;
     this.channel = undefined;
-    if (channel) stopQuietly(channel);
+    if (channel) {
+      stopQuietly(channel);
+      retire(channel);
+    }
   }
 
   protected async doSend(frame: CanFrame): Promise<void> {
@@ -219,6 +222,8 @@ export class SocketCanBus extends BusBase {
       if (generation === this.generation && this.state === 'open') this.deliver(this.toFrame(msg));
     }) as (...args: never[]) => void);
     channel.addListener('onStopped', () => {
+      // Not `channel` from this scope: the addon holds its listeners strongly, and a listener
+      // holding its channel would keep the channel (and its socket) from ever being collected.
       if (generation === this.generation) this.lost();
     });
     channel.start();
@@ -247,10 +252,12 @@ export class SocketCanBus extends BusBase {
 
   /** The kernel stopped the channel (interface removed or down): reopen with back-off. */
   private lost(): void {
+    if (this.channel) retire(this.channel);
     if (this.state !== 'open' && this.state !== 'reconnecting') return;
     this.generation++;
     this.channel = undefined;
-    const reason = diagnoseSocketCan(this.options.iface, this.files).fatal ?? `interface ${this.options.iface} stopped`;
+    const diagnosis = diagnoseSocketCan(this.options.iface, this.files);
+    const reason = diagnosis.fatal ?? diagnosis.warnings[0] ?? `interface ${this.options.iface} stopped`;
     this.emitError(new TcuError('SOCKETCAN_UNAVAILABLE', `bus ${this.name}: ${reason}; reopening`, { details: { iface: this.options.iface } }));
     this.setState('reconnecting');
     this.scheduleReopen();
@@ -263,6 +270,13 @@ export class SocketCanBus extends BusBase {
     this.reopenTimer = this.clock.setTimeout(() => {
       this.reopenTimer = undefined;
       if (this.state !== 'reconnecting' || !this.addon) return;
+      // Still missing, or down (the only warning there is): the kernel binds a socket to a down
+      // interface and fails it at once with ENETDOWN, so reopening now would flap open/reconnecting.
+      const diagnosis = diagnoseSocketCan(this.options.iface, this.files);
+      if (diagnosis.fatal !== undefined || diagnosis.warnings.length > 0) {
+        this.scheduleReopen();
+        return;
+      }
       try {
         this.channel = this.createChannel(this.addon);
       } catch {
@@ -284,6 +298,19 @@ function kernelFilter(f: CanFilter): { id: number; mask: number; invert: boolean
     if (f.ext) id = (id | CAN_EFF_FLAG) >>> 0;
   }
   return { id, mask, invert: f.invert === true };
+}
+
+/**
+ * Keeps a stopped channel referenced for a while. When a channel stops, the addon (socketcan
+ * 4.0.7) uv_close()s the libuv handles embedded in its native object, and it frees that object
+ * when the JavaScript wrapper is garbage-collected, even if the event loop has not yet finished
+ * closing the handles: libuv then writes to freed memory, and node aborts (uv__finish_close:
+ * Assertion `handle->flags & UV_HANDLE_CLOSING' failed) when a new channel has reused it, as a
+ * bus closed and reopened within one turn of the loop does. Found by the VM tests (test/vm/).
+ * The timer does not keep the process alive.
+ */
+function retire(channel: AddonChannel): void {
+  setTimeout(() => void channel, 1000).unref();
 }
 
 function stopQuietly(channel: AddonChannel): void {

@@ -72,9 +72,9 @@ function kernelHasCan(): boolean {
   return /^CAN_RAW\b/m.test(protocols) || existsSync('/sys/module/can');
 }
 
-// Only the negative case can be checked on an ordinary machine. A positive SocketCAN test (a real
-// kernel with vcan, frames both ways) is the job of the VM harness in test/vm/ (issue 6), which is
-// not written yet: on a machine whose kernel has CAN, nothing here exercises the real driver.
+// Only the negative case can be checked on an ordinary machine. The positive SocketCAN tests (a real
+// kernel with vcan, frames both ways, filters, error frames, the interface lost and back, a flood,
+// the emulator and the agent end to end) run inside a virtual machine: test/vm/ (README there).
 describe('SocketCanBus on this machine', () => {
   it.runIf(!kernelHasCan())('open() rejects with SOCKETCAN_UNAVAILABLE and says what is missing', async () => {
     const diagnosis = diagnoseSocketCan('vcan0', realSystemFiles());
