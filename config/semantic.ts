@@ -1,7 +1,8 @@
 /**
  * What a JSON Schema cannot say, checked on a configuration that already passed the schema:
  * names unique, references to buses that exist, pairs that go together, cron expressions the
- * scheduler accepts, what each OTA backend needs. Then relative file paths are resolved against the
+ * scheduler accepts, what each OTA backend needs, a download minimum rate at most half the
+ * bandwidth cap. Then relative file paths are resolved against the
  * configuration's folder (OTA repositories given as URLs are kept as written).
  */
 import { isAbsolute, resolve } from 'node:path';
@@ -95,8 +96,23 @@ function otaProblems(config: AgentConfig, add: (path: string, message: string) =
     add('/ota/hmi/url', 'must be a valid URL (scheme, host and optional port, e.g. "mqtt://127.0.0.1:1883")');
   }
   checkBus(ota.signals.bus, '/ota/signals/bus');
+  const rate = downloadRateProblem(ota.download);
+  if (rate !== undefined) add('/ota/download/minRateBytesPerS', rate);
   const why = cronProblem(ota.checkCron);
   if (why !== undefined) add('/ota/checkCron', `must be a cron expression (5 fields, or 6 with seconds first): ${why}`);
+}
+
+/**
+ * The download's minimum rate against its bandwidth cap: above half the cap, the capped download
+ * itself would look slow (OTA_SLOW_RETRIEVAL). The reason without a path, or undefined when the pair
+ * is fine or either is absent. The one place of the rule: the loader reports it at
+ * `/ota/download/minRateBytesPerS`, `downloadLimits` (agent/ota/download.ts) under its own `where`.
+ */
+export function downloadRateProblem(settings: { bandwidthBytesPerS?: number; minRateBytesPerS?: number } | undefined): string | undefined {
+  const cap = settings?.bandwidthBytesPerS;
+  const min = settings?.minRateBytesPerS;
+  if (cap === undefined || min === undefined || min <= cap / 2) return undefined;
+  return `${min} B/s must be at most half the bandwidth cap (${cap} B/s), or the cap itself would look slow`;
 }
 
 function cronProblem(expression: string): string | undefined {

@@ -1,12 +1,19 @@
 /**
  * A campaign's target download, shared by the agent (`ota.download` in the configuration) and
- * `tcu-agent ota apply` (`--bandwidth`): into `<state-dir>/downloads/`, resumable, with a bandwidth
- * cap and the slow-retrieval settings, and progress events thinned out for a log or a display.
+ * `tcu-agent ota apply` (`--bandwidth`): into `<state-dir>/downloads/<sha256>.<file>`, resumable
+ * from `<sha256>.<file>.part`, with a bandwidth cap and the slow-retrieval settings, and progress
+ * events thinned out for a log or a display.
+ *
+ * The partial file is named by the target's hash, not only its name: a release rebuilt under the
+ * same name (new hashes) never resumes the bytes of the old one. One campaign runs at a time, so
+ * when its download starts the partial downloads of any other target are stale and removed.
  */
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../../core/clock.js';
 import { TcuError } from '../../core/errors.js';
 import type { OtaDownloadConfig } from '../../config/index.js';
+import { downloadRateProblem } from '../../config/semantic.js';
 import { downloadTarget, type DownloadOptions, type DownloadProgress, type NetworkGate } from '../../ota/download/index.js';
 import { slotFileName } from '../../ota/install/index.js';
 import type { VerifiedTarget } from '../../ota/types.js';
@@ -26,14 +33,40 @@ export interface CampaignDownload {
   intervalMs?: number;
 }
 
-/** Downloads and verifies `target` into `<stateDir>/downloads/`; resolves with the image's path. */
-export async function downloadCampaignTarget(target: VerifiedTarget, o: CampaignDownload): Promise<string> {
+/** `<sha256>.<file>`: where `target` is saved in `downloads/` (its partial download: that + `.part`). */
+export function downloadFileName(target: VerifiedTarget): string {
   const sha256 = target.hashes['sha256'];
-  if (sha256 === undefined) throw new TcuError('OTA_METADATA', `target ${target.name} has no sha256 hash`);
+  if (sha256 === undefined || !/^[0-9a-f]{64}$/i.test(sha256)) throw new TcuError('OTA_METADATA', `target ${target.name} has no valid sha256 hash`);
+  return `${sha256.toLowerCase()}.${slotFileName(target.name)}`;
+}
+
+/**
+ * Removes the partial downloads (`*.part`) in `dir` other than `keep`'s: what a campaign superseded
+ * mid-download (or a run before partial files were named by hash) left. Failures are left to the
+ * next start: a stale part costs room, not correctness.
+ */
+export async function removeStaleParts(dir: string, keep: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const stale = names.filter((n) => n.endsWith('.part') && n !== `${keep}.part`);
+  await Promise.all(stale.map((n) => rm(join(dir, n), { force: true }).catch(() => undefined)));
+  return stale;
+}
+
+/** Downloads and verifies `target` into `<stateDir>/downloads/<sha256>.<file>`; resolves with the image's path. */
+export async function downloadCampaignTarget(target: VerifiedTarget, o: CampaignDownload): Promise<string> {
+  const file = downloadFileName(target);
+  const sha256 = target.hashes['sha256'] ?? '';
+  const dir = join(o.stateDir, 'downloads');
+  await removeStaleParts(dir, file);
   const result = await downloadTarget({
     // consistent_snapshot: as the image repository's trusted root (refreshed just before) says.
     url: targetLocation(o.imageRepo, target.name, { trustedRoot: join(o.stateDir, 'image', 'root.json'), sha256 }),
-    dest: join(o.stateDir, 'downloads', slotFileName(target.name)),
+    dest: join(dir, file),
     length: target.length,
     sha256,
     clock: o.clock,
@@ -66,8 +99,9 @@ export function downloadLimits(settings: OtaDownloadConfig | undefined, where = 
   const cap = s.bandwidthBytesPerS;
   if (!Number.isSafeInteger(cap) || cap < 1) throw new TcuError('CONFIG_INVALID', `${where}: the bandwidth cap must be a whole number of bytes per second, at least 1 (got ${cap})`);
   out.bandwidthBytesPerS = cap;
-  if (s.minRateBytesPerS !== undefined && s.minRateBytesPerS > cap / 2) {
-    throw new TcuError('CONFIG_INVALID', `${where}/minRateBytesPerS: ${s.minRateBytesPerS} B/s must be at most half the bandwidth cap (${cap} B/s), or the cap itself would look slow`, {
+  const rateProblem = downloadRateProblem(s); // the loader's rule (config/semantic.ts), for settings that did not come through it
+  if (rateProblem !== undefined) {
+    throw new TcuError('CONFIG_INVALID', `${where}/minRateBytesPerS: ${rateProblem}`, {
       details: { minRateBytesPerS: s.minRateBytesPerS, bandwidthBytesPerS: cap },
     });
   }

@@ -6,7 +6,7 @@
 import type { ErrorCode } from '../../core/errors.js';
 import type { OtaBackendConfig } from '../../config/index.js';
 import type { BackendSpec, BackendStatus } from '../../ota/install/index.js';
-import type { Campaign, CampaignStateName } from '../../ota/campaign/index.js';
+import type { Campaign, CampaignStateName, FailureCause } from '../../ota/campaign/index.js';
 import type { FactorySoftware, InventoryEntry } from '../../ota/inventory.js';
 import type { VerifiedTarget } from '../../ota/types.js';
 import type { InstalledSoftware } from '../../ota/uptane.js';
@@ -14,8 +14,19 @@ import type { InstalledSoftware } from '../../ota/uptane.js';
 /** Cancellable before the activation: a withdrawn or superseded campaign ends there. */
 export const CANCELLABLE: readonly CampaignStateName[] = ['downloading', 'downloaded', 'awaiting-consent'];
 
-/** A campaign that ended failed with one of these is not tried again for the same target (nor one rolled back). */
+/**
+ * A campaign that ended failed with one of these is not tried again for the same target (nor one
+ * rolled back), except for an OTA_TARGET_MISMATCH with `cause: 'source-length'` (RETRY_CAUSES).
+ */
 export const NO_RETRY: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['OTA_INSTALL', 'OTA_TARGET_MISMATCH', 'OTA_ENDLESS_DATA', 'OTA_HEALTH', 'OTA_STATE', 'OTA_METADATA', 'OTA_TARGET_NAME']);
+
+/**
+ * Causes that leave a target to be tried again at the next check despite a NO_RETRY code: the
+ * server stated (or ended at) another length than the declared one, as a truncated or still-syncing
+ * upload on a CDN does; once the file is whole there, the same signed target installs. A target of
+ * the right length with the wrong bytes (a hash mismatch: tampered) carries no cause and stays blocked.
+ */
+export const RETRY_CAUSES: ReadonlySet<FailureCause> = new Set<FailureCause>(['source-length']);
 
 export function sameTarget(a: VerifiedTarget, b: VerifiedTarget): boolean {
   return a.name === b.name && a.hashes['sha256'] === b.hashes['sha256'];
@@ -24,7 +35,9 @@ export function sameTarget(a: VerifiedTarget, b: VerifiedTarget): boolean {
 /** Whether `wanted` must not start again because the last campaign for it ended so. */
 export function blockedBy(last: Campaign | null, wanted: VerifiedTarget): boolean {
   if (last === null || !sameTarget(last.target, wanted)) return false;
-  return last.state === 'rolled-back' || (last.state === 'failed' && last.code !== null && NO_RETRY.has(last.code));
+  if (last.state === 'rolled-back') return true;
+  if (last.state !== 'failed' || last.code === null || !NO_RETRY.has(last.code)) return false;
+  return !(last.code === 'OTA_TARGET_MISMATCH' && last.cause !== undefined && RETRY_CAUSES.has(last.cause));
 }
 
 /** The inventory entry as `resolveUpdate` reads what is installed. */

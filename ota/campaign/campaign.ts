@@ -14,7 +14,7 @@ import { silentLogger, type Logger } from '../../core/logger.js';
 import type { InstallBackend } from '../install/backend.js';
 import type { VerifiedTarget } from '../types.js';
 import { settleBoot, type BootContext, type HealthResult } from './boot.js';
-import { isFinal, reasonOf, type Campaign, type CampaignStateName, type PreconditionReason } from './states.js';
+import { causeOf, isFinal, reasonOf, type Campaign, type CampaignStateName, type PreconditionReason } from './states.js';
 import { NO_BOOT_STATE, type CampaignStore, type ReportDetails } from './store.js';
 
 export type ConsentAnswer = 'given' | 'refused' | 'pending';
@@ -226,7 +226,9 @@ export class CampaignRunner {
       const e = asTcuError(controller.signal.aborted ? controller.signal.reason : err, 'OTA_FETCH');
       const reason = reasonOf(e.details) ?? (e.code === 'OTA_NETWORK_POLICY' ? 'network' : undefined);
       if (DEFERRING.includes(e.code) && !controller.signal.aborted) return this.defer(c, e.code, e.message, reason);
-      this.store.apply({ type: 'fail', code: e.code, detail: e.message, ...(reason === undefined ? {} : { reason }) });
+      // The cause (a source of another length than declared) decides whether the target is tried again.
+      const cause = causeOf(e.details);
+      this.store.apply({ type: 'fail', code: e.code, detail: e.message, ...(reason === undefined ? {} : { reason }), ...(cause === undefined ? {} : { cause }) });
       return true;
     } finally {
       this.step = undefined;

@@ -16,9 +16,14 @@
  *   1  the tables
  *   2  the audit log made append-only in SQLite itself: triggers refuse any UPDATE or DELETE of an
  *      `audit` row, an INSERT that is not the next seq (INSERT OR REPLACE would overwrite a row
- *      without a DELETE trigger firing), any DELETE of `audit_head`, and an `audit_head` update
- *      that is not the next row's (seq + 1, that row's hash). Created (IF NOT EXISTS) at every open, so a file of
- *      version 1 gets them when a newer agent opens it. They stop ordinary SQL, a bug or a tool
+ *      without a DELETE trigger firing), any DELETE of `audit_head`, an `audit_head` update
+ *      that is not the next row's (seq + 1, that row's hash), and an `audit_head` INSERT that is
+ *      not the last row's (seq and hash of MAX(seq)): INSERT OR REPLACE deletes the head without a
+ *      DELETE trigger firing, so without it plain SQL could set any head. The append's upsert
+ *      passes both (its INSERT names the row just appended, its UPDATE moves by one); on an empty
+ *      log there is no head row (the genesis hash is implied). Created (IF NOT EXISTS) at every
+ *      open, so a file of version 1 (or a version-2 file from an agent without `audit_head_insert`)
+ *      gets them when a newer agent opens it. They stop ordinary SQL, a bug or a tool
  *      writing the file; someone who can rewrite the file can drop them (the chain and the head
  *      hash reported to the cloud catch that).
  */
@@ -83,6 +88,9 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: its head cannot be dele
 CREATE TRIGGER IF NOT EXISTS audit_head_forward BEFORE UPDATE ON audit_head
 WHEN NEW.id IS NOT OLD.id OR NEW.seq IS NOT OLD.seq + 1 OR NEW.hash IS NOT (SELECT hash FROM audit WHERE seq = NEW.seq)
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: its head moves only to the next row'); END;
+CREATE TRIGGER IF NOT EXISTS audit_head_insert BEFORE INSERT ON audit_head
+WHEN NEW.seq IS NOT (SELECT MAX(seq) FROM audit) OR NEW.hash IS NOT (SELECT hash FROM audit WHERE seq = NEW.seq)
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: its head is written only as the last row'); END;
 `;
 
 export type OtaDatabase = Database.Database;

@@ -29,8 +29,8 @@ export const FINAL_STATES: readonly CampaignStateName[] = ['succeeded', 'failed'
 
 /**
  * Why a campaign waits or stopped for the vehicle's sake, as a stable code beside the words
- * (docs/OTA.md, "Preconditions"): the state of charge, parked, the ignition, a workshop, the user's
- * consent, or (OTA_NETWORK_POLICY) the network.
+ * (docs/OTA.md, "Campaign states", "Reason codes"): the state of charge, parked, the ignition, a
+ * workshop, the user's consent, or (OTA_NETWORK_POLICY) the network.
  */
 export const PRECONDITION_REASONS = ['soc', 'parked', 'ignition', 'workshop', 'consent', 'network'] as const;
 export type PreconditionReason = (typeof PRECONDITION_REASONS)[number];
@@ -39,6 +39,21 @@ export type PreconditionReason = (typeof PRECONDITION_REASONS)[number];
 export function reasonOf(details: Readonly<Record<string, unknown>> | undefined): PreconditionReason | undefined {
   const r = details?.['reason'];
   return PRECONDITION_REASONS.find((x) => x === r);
+}
+
+/**
+ * What a failure's code alone does not say, kept beside it (`details.cause` of the error): with
+ * OTA_TARGET_MISMATCH, `source-length` means the source stated (or ended at) another length than
+ * the declared one, a truncated or still-syncing upload, rather than serving wrong bytes; the agent
+ * tries such a target again at its next check (docs/OTA.md, "Download").
+ */
+export const FAILURE_CAUSES = ['source-length'] as const;
+export type FailureCause = (typeof FAILURE_CAUSES)[number];
+
+/** The cause an error carries in `details.cause`, when it is one of FAILURE_CAUSES. */
+export function causeOf(details: Readonly<Record<string, unknown>> | undefined): FailureCause | undefined {
+  const c = details?.['cause'];
+  return FAILURE_CAUSES.find((x) => x === c);
 }
 
 export interface Campaign {
@@ -54,6 +69,8 @@ export interface Campaign {
   detail: string | null;
   /** With OTA_PRECONDITION (and OTA_NETWORK_POLICY): which precondition; absent otherwise (and in campaigns stored before it existed). */
   reason?: PreconditionReason;
+  /** With `failed`: what the code alone does not say (FAILURE_CAUSES); absent otherwise. */
+  cause?: FailureCause;
   startedAt: number;
   updatedAt: number;
 }
@@ -67,7 +84,7 @@ export type CampaignEvent =
   | { type: 'activated' }
   | { type: 'committed' }
   | { type: 'rolled-back'; code: ErrorCode; detail: string }
-  | { type: 'fail'; code: ErrorCode; detail: string; reason?: PreconditionReason };
+  | { type: 'fail'; code: ErrorCode; detail: string; reason?: PreconditionReason; cause?: FailureCause };
 
 export type CampaignEventType = CampaignEvent['type'];
 
@@ -107,8 +124,8 @@ export function transition(current: Campaign | null, event: CampaignEvent, now: 
   if (event.type === 'start') {
     return { id: event.id, state: 'downloading', target: event.target, ecu: event.ecu, imagePath: null, code: null, detail: null, startedAt: now, updatedAt: now };
   }
-  // A reason belongs to the step that set it: every transition clears it unless it sets its own.
-  const { reason: _previous, ...c } = current as Campaign;
+  // A reason (and a cause) belongs to the step that set it: every transition clears it unless it sets its own.
+  const { reason: _previous, cause: _cause, ...c } = current as Campaign;
   const base: Campaign = { ...c, updatedAt: now };
   const reason = (event.type === 'deferred' || event.type === 'fail') && event.reason !== undefined ? { reason: event.reason } : {};
   switch (event.type) {
@@ -127,6 +144,6 @@ export function transition(current: Campaign | null, event: CampaignEvent, now: 
     case 'rolled-back':
       return { ...base, state: 'rolled-back', code: event.code, detail: event.detail };
     case 'fail':
-      return { ...base, state: 'failed', code: event.code, detail: event.detail, ...reason };
+      return { ...base, state: 'failed', code: event.code, detail: event.detail, ...reason, ...(event.cause === undefined ? {} : { cause: event.cause }) };
   }
 }

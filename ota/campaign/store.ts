@@ -137,9 +137,10 @@ export class CampaignStore {
       if (options.bootState) this.writeBootState(options.bootState, now);
       const from: CampaignStateName = event.type === 'start' ? 'idle' : (before?.state ?? 'idle');
       const reason = after.reason === undefined ? {} : { reason: after.reason };
+      const cause = after.cause === undefined ? {} : { cause: after.cause };
       const entry = this.audit.append(
         `campaign.${event.type}`,
-        { from, to: after.state, target: after.target.name, version: after.target.custom.version ?? null, code: after.code, detail: after.detail, ...reason, ...options.audit },
+        { from, to: after.state, target: after.target.name, version: after.target.custom.version ?? null, code: after.code, detail: after.detail, ...reason, ...cause, ...options.audit },
         after.id,
       );
       const withInventory = event.type === 'start' || isFinal(after.state);

@@ -8,8 +8,11 @@
  * The length rule: a source that announces or sends more than the declared length is
  * OTA_ENDLESS_DATA; one that states another whole length (a 200's Content-Length, the total of a
  * 206's or a 416's Content-Range, a file's size), or whose complete body ends short, is
- * OTA_TARGET_MISMATCH, at once: never retried as if the connection had dropped. A body cut before
- * its own end (a dropped connection) is resumed.
+ * OTA_TARGET_MISMATCH with `details.cause` SOURCE_LENGTH, at once: never retried as if the
+ * connection had dropped. The cause tells the caller that the source held another length (a
+ * truncated or still-syncing upload), not that it sent wrong bytes of the right length (a hash
+ * mismatch, no cause): the first may be fixed on the server, the second is a refusal of the target.
+ * A body cut before its own end (a dropped connection) is resumed.
  *
  * One download per destination at a time: the caller (the campaign) serialises them.
  */
@@ -80,6 +83,9 @@ export interface DownloadResult {
   retries: number;
   elapsedMs: number;
 }
+
+/** `details.cause` of an OTA_TARGET_MISMATCH whose source stated (or ended at) another length than the declared one. */
+export const SOURCE_LENGTH = 'source-length';
 
 type Settled = Required<Omit<DownloadOptions, 'signal' | 'bandwidthBytesPerS' | 'bandwidthBurstBytes' | 'networkGate' | 'onProgress' | 'headers'>> &
   Pick<DownloadOptions, 'signal' | 'bandwidthBytesPerS' | 'bandwidthBurstBytes' | 'networkGate' | 'onProgress' | 'headers'>;
@@ -244,7 +250,9 @@ class Download {
       for await (const chunk of reply.body as AsyncIterable<Buffer>) await this.take(chunk, ctl.signal);
       await this.part.flush();
       if (this.part.received === o.length) return 'complete';
-      if (reply.final) throw new TcuError('OTA_TARGET_MISMATCH', `${o.url} has ${this.part.received} bytes, fewer than the declared ${o.length}`, { details: { url: o.url, length: o.length } });
+      if (reply.final) {
+        throw new TcuError('OTA_TARGET_MISMATCH', `${o.url} has ${this.part.received} bytes, fewer than the declared ${o.length}`, { details: { url: o.url, length: o.length, cause: SOURCE_LENGTH } });
+      }
       this.lastFailure = new TcuError('OTA_FETCH', `the connection closed at byte ${this.part.received} of ${o.length}`);
       return 'dropped';
     } catch (err) {
@@ -336,9 +344,9 @@ function cancelled(): TcuError {
   return new TcuError('OTA_CANCELLED', 'the download was cancelled; the partial file is kept for a resume');
 }
 
-/** The source says the target has `total` bytes, not the declared length: not the file the metadata names. */
+/** The source says the target has `total` bytes, not the declared length: not (yet) the file the metadata names. */
 function lengthMismatch(total: number, o: Settled): TcuError {
-  return new TcuError('OTA_TARGET_MISMATCH', `${o.url} has ${total} bytes, not the ${o.length} its metadata declares`, { details: { url: o.url, length: o.length, total } });
+  return new TcuError('OTA_TARGET_MISMATCH', `${o.url} has ${total} bytes, not the ${o.length} its metadata declares`, { details: { url: o.url, length: o.length, total, cause: SOURCE_LENGTH } });
 }
 
 function endless(message: string, o: Settled): TcuError {

@@ -1,7 +1,8 @@
 // The downloader's length rule over real HTTP on 127.0.0.1 (docs/OTA.md, "Download"): a target the
-// server holds shorter than its metadata declares is refused at once with OTA_TARGET_MISMATCH,
+// server holds shorter than its metadata declares is refused at once with OTA_TARGET_MISMATCH and
+// `details.cause: 'source-length'` (the agent tries it again later; a hash mismatch has no cause),
 // whichever answer shows it (a 200's Content-Length, a 206's Content-Range total, a 416's, a
-// complete chunked body), and never treated as a dropped connection; a body that really is cut
+// complete chunked body, a local file's size), and never treated as a dropped connection; a body that really is cut
 // mid-way is still resumed; a server that keeps making the download start over ends in OTA_FETCH.
 // The emulator's OTA server plays the truncated file (its `short` fault); hand-written servers play
 // what it cannot.
@@ -14,7 +15,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../core/clock.js';
 import { OtaRepoServer, formatFault, parseFault, type OtaRequestRecord } from '../../hw-emulator/ota/index.js';
-import { downloadTarget, type DownloadOptions } from '../../ota/download/index.js';
+import type { TcuError } from '../../core/errors.js';
+import { SOURCE_LENGTH, downloadTarget, type DownloadOptions } from '../../ota/download/index.js';
 
 const SIZE = 1024 * 1024;
 const HALF = SIZE / 2;
@@ -92,7 +94,7 @@ describe('a target served shorter than declared: OTA_TARGET_MISMATCH at once', (
   ])('%s (the short fault, %i bytes held): one request, the .part deleted', async (_what, held, status) => {
     if (held > 0) writeFileSync(`${dest}.part`, data.subarray(0, held));
     server.setFaults([parseFault('short')]);
-    await expect(download({ maxRestarts: 5, maxRetries: 5 })).rejects.toMatchObject({ code: 'OTA_TARGET_MISMATCH', details: { length: SIZE, total: HALF } });
+    await expect(download({ maxRestarts: 5, maxRetries: 5 })).rejects.toMatchObject({ code: 'OTA_TARGET_MISMATCH', details: { length: SIZE, total: HALF, cause: SOURCE_LENGTH } });
     expect(existsSync(dest)).toBe(false);
     expect(existsSync(`${dest}.part`)).toBe(false);
     await idle();
@@ -136,7 +138,7 @@ describe('a target served shorter than declared: OTA_TARGET_MISMATCH at once', (
       rmSync(dest);
       cut = false;
       liar.ranges.length = 0;
-      await expect(download({ url: liar.url })).rejects.toMatchObject({ code: 'OTA_TARGET_MISMATCH' });
+      await expect(download({ url: liar.url })).rejects.toMatchObject({ code: 'OTA_TARGET_MISMATCH', details: { cause: SOURCE_LENGTH } });
       expect(liar.ranges).toEqual([undefined]);
       expect(existsSync(`${dest}.part`)).toBe(false);
     } finally {
@@ -151,11 +153,31 @@ describe('a target served shorter than declared: OTA_TARGET_MISMATCH at once', (
     });
     try {
       writeFileSync(`${dest}.part`, data.subarray(0, HALF));
-      await expect(download({ url: liar.url })).rejects.toMatchObject({ code: 'OTA_TARGET_MISMATCH', details: { total: SIZE + 10 } });
+      await expect(download({ url: liar.url })).rejects.toMatchObject({ code: 'OTA_TARGET_MISMATCH', details: { total: SIZE + 10, cause: SOURCE_LENGTH } });
       expect(liar.ranges).toEqual([`bytes=${HALF}-`]);
     } finally {
       await liar.close();
     }
+  });
+});
+
+describe('the cause: a length the source states, or wrong bytes', () => {
+  it('a local file shorter than declared: OTA_TARGET_MISMATCH with cause source-length', async () => {
+    const short = join(base, 'short.bin');
+    writeFileSync(short, data.subarray(0, HALF));
+    await expect(download({ url: short })).rejects.toMatchObject({ code: 'OTA_TARGET_MISMATCH', details: { total: HALF, cause: SOURCE_LENGTH } });
+    expect(existsSync(`${dest}.part`)).toBe(false);
+  });
+
+  it('the declared length with a byte flipped (the tamper fault): OTA_TARGET_MISMATCH without a cause, the .part deleted', async () => {
+    server.setFaults([parseFault('tamper')]);
+    const err = await download().then(
+      () => undefined,
+      (e: unknown) => e as TcuError,
+    );
+    expect(err).toMatchObject({ code: 'OTA_TARGET_MISMATCH' });
+    expect(err?.details).not.toHaveProperty('cause');
+    expect(existsSync(`${dest}.part`)).toBe(false);
   });
 });
 

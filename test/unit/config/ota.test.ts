@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TcuError } from '../../../core/errors.js';
 import { loadConfig, parseConfig, type ConfigProblem } from '../../../config/index.js';
+import { downloadRateProblem } from '../../../config/semantic.js';
+import { downloadLimits } from '../../../agent/ota/download.js';
 import { minimal } from './samples.js';
 
 function withOta(ota: Record<string, unknown>, outbox?: string): Record<string, unknown> {
@@ -58,6 +60,22 @@ describe('the ota section', () => {
     ['a misspelt field', { ...base, checkCorn: '* * * * *' }, undefined, { path: '/ota', message: 'unknown property "checkCorn" (did you mean "checkCron"?)' }],
   ])('refuses %s', (_name, ota, outbox, expected) => {
     expect(problems(withOta(ota, outbox))).toEqual([expected]);
+  });
+
+  it('refuses a download minimum rate above half the bandwidth cap at load (the rule downloadLimits applies too)', () => {
+    const ota = { ...base, download: { bandwidthBytesPerS: 1000, minRateBytesPerS: 600 } };
+    expect(problems(withOta(ota))).toEqual([
+      { path: '/ota/download/minRateBytesPerS', message: '600 B/s must be at most half the bandwidth cap (1000 B/s), or the cap itself would look slow' },
+    ]);
+    expect(() => parseConfig(withOta(ota))).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringContaining('\n  /ota/download/minRateBytesPerS: 600 B/s must be at most half the bandwidth cap (1000 B/s)') }),
+    );
+    expect(() => downloadLimits(ota.download)).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', message: `/ota/download/minRateBytesPerS: ${downloadRateProblem(ota.download)!}` }));
+    // Exactly half, no cap, or no minimum (the default adapts to the cap) are fine.
+    for (const download of [{ bandwidthBytesPerS: 1000, minRateBytesPerS: 500 }, { minRateBytesPerS: 1_000_000 }, { bandwidthBytesPerS: 10 }, { bandwidthBytesPerS: 1001, minRateBytesPerS: 500 }]) {
+      expect(parseConfig(withOta({ ...base, download })).ota?.download).toEqual(download);
+      expect(downloadRateProblem(download)).toBeUndefined();
+    }
   });
 
   it('board.json updates the agent bundle in dir-slots, with consent through the HMI', () => {

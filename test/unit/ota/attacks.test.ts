@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ATTACK_GROUPS, expectAttackRefused } from '../../helpers/ota-attacks.js';
+import { attackGroup, expectAttackRefused } from '../../helpers/ota-attacks.js';
 import { DAY, expectRefused, expectValidUpdate, vehicle, type Vehicle } from '../../helpers/ota-repos.js';
 
 /**
@@ -19,9 +19,12 @@ afterEach(async () => {
 
 const TUF_GROUPS = ['signatures', 'freeze attacks: expired metadata', 'rollback attacks', 'mix-and-match: files from different releases'];
 
-for (const group of ATTACK_GROUPS.filter((g) => TUF_GROUPS.includes(g.name))) {
-  describe(group.name, () => {
-    for (const attack of group.attacks) {
+// attackGroup throws for a name the catalogue does not have: a renamed group fails here rather than running nothing.
+for (const name of TUF_GROUPS) {
+  const attacks = attackGroup(name);
+  describe(name, () => {
+    it('has attacks', () => expect(attacks.length).toBeGreaterThan(0));
+    for (const attack of attacks) {
       it(`${attack.title}: ${attack.code}`, async () => {
         v = await vehicle();
         await expectAttackRefused(v, attack);

@@ -1,7 +1,7 @@
 /**
  * The audit log: the chain's documented format (checked by hashing by hand), verify() on an intact
- * log, the append-only triggers (plain SQL cannot change or delete a row, nor move the head), the
- * migration of a version-1 file, the store's `synchronous=FULL`, and tampering by someone who
+ * log, the append-only triggers (plain SQL cannot change or delete a row, nor move or rewrite the
+ * head, INSERT OR REPLACE included), the migration of a version-1 file, the store's `synchronous=FULL`, and tampering by someone who
  * drops the triggers first: an altered, deleted, inserted, reordered or truncated row is caught.
  */
 import { createHash } from 'node:crypto';
@@ -44,7 +44,7 @@ function verifyFile(path: string): ReturnType<AuditLog['verify']> {
   }
 }
 
-const TRIGGERS = ['audit_no_update', 'audit_no_delete', 'audit_next_only', 'audit_head_no_delete', 'audit_head_forward'];
+const TRIGGERS = ['audit_no_update', 'audit_no_delete', 'audit_next_only', 'audit_head_no_delete', 'audit_head_forward', 'audit_head_insert'];
 
 /** Changes the file behind the log's back, as someone holding the file can: the triggers dropped first. */
 function tamper(path: string, sql: string, ...params: unknown[]): void {
@@ -199,6 +199,59 @@ describe('append-only in SQLite', () => {
     expect(next.seq).toBe(7);
     expect(log.verify()).toMatchObject({ ok: true, rows: 7, head: next.hash });
     db.close();
+  });
+
+  it('plain SQL cannot rewrite the head with INSERT OR REPLACE (which deletes without the DELETE trigger); the chain still verifies', () => {
+    const path = build();
+    const db0 = new Database(path, { readonly: true });
+    const head = db0.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit_head').get()!;
+    db0.close();
+    expect(head.seq).toBe(6);
+    const refused = [
+      "INSERT OR REPLACE INTO audit_head VALUES (1, 0, 'forged')",
+      `INSERT OR REPLACE INTO audit_head VALUES (1, 0, '${GENESIS_HASH}')`,
+      "REPLACE INTO audit_head VALUES (1, 6, 'forged')",
+      'INSERT OR REPLACE INTO audit_head SELECT 1, seq, hash FROM audit WHERE seq = 5',
+      "INSERT OR REPLACE INTO audit_head VALUES (1, 7, 'forged')",
+      "INSERT INTO audit_head VALUES (1, 7, 'forged') ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+    ];
+    for (const sql of refused) expect(plainSql(path, sql) ?? 'went through', sql).toMatch(/append-only/);
+    const db = openOtaDatabase(path);
+    const log = new AuditLog(db, clock);
+    expect(log.head()).toEqual(head);
+    expect(log.verify()).toMatchObject({ ok: true, rows: 6, head: head.hash });
+    // The log's own upsert still goes through, and re-stating the current head changes nothing.
+    const next = log.append('check.refused', { code: 'OTA_SIGNATURE' });
+    expect(next.seq).toBe(7);
+    expect(log.verify()).toMatchObject({ ok: true, rows: 7, head: next.hash });
+    db.close();
+    expect(plainSql(path, 'INSERT OR REPLACE INTO audit_head SELECT 1, seq, hash FROM audit WHERE seq = 7')).toBeNull();
+    expect(verifyFile(path)).toMatchObject({ ok: true, rows: 7, head: next.hash });
+  });
+
+  it('an empty log has no head row to forge: no INSERT goes through, and the first entry still does', () => {
+    const path = build(0);
+    for (const sql of [`INSERT INTO audit_head VALUES (1, 0, '${GENESIS_HASH}')`, "INSERT OR REPLACE INTO audit_head VALUES (1, 1, 'forged')"]) {
+      expect(plainSql(path, sql) ?? 'went through', sql).toMatch(/append-only/);
+    }
+    expect(verifyFile(path)).toEqual({ ok: true, rows: 0, head: GENESIS_HASH });
+    const db = openOtaDatabase(path);
+    const log = new AuditLog(db, clock);
+    const first = log.append('campaign.start', { step: 1 }, 'c1');
+    expect(first).toMatchObject({ seq: 1, prevHash: GENESIS_HASH });
+    expect(log.head()).toEqual({ seq: 1, hash: first.hash });
+    expect(log.verify()).toMatchObject({ ok: true, rows: 1, head: first.hash });
+    db.close();
+  });
+
+  it('a version-2 file written before the head INSERT trigger gets it at the next open', () => {
+    const path = build();
+    const old = new Database(path);
+    old.exec('DROP TRIGGER audit_head_insert');
+    old.close();
+    expect(plainSql(path, "INSERT OR REPLACE INTO audit_head VALUES (1, 6, 'forged')")).toBeNull(); // without it, the forgery goes through
+    expect(verifyFile(path)).toMatchObject({ ok: false, reason: expect.stringMatching(/head/) });
+    expect(plainSql(path, "INSERT OR REPLACE INTO audit_head VALUES (1, 6, 'again')")).toMatch(/append-only/); // verifyFile opened it
   });
 
   it('a file of schema version 1 (no triggers) gets them, and version 2, when a newer agent opens it', () => {
