@@ -69,6 +69,19 @@ export function signingTimes(items: readonly string[] | undefined, clock: Clock)
   return { expires: expiriesFrom(items, clock), issued: new Date(clock.now()) };
 }
 
+/** Each role's key files and threshold, and `--image` (the image repository's rules): init and root rotate. */
+export const ROLE_KEY_OPTIONS = {
+  'root-key': { type: 'string', multiple: true },
+  'targets-key': { type: 'string', multiple: true },
+  'snapshot-key': { type: 'string', multiple: true },
+  'timestamp-key': { type: 'string', multiple: true },
+  'root-threshold': { type: 'string' },
+  'targets-threshold': { type: 'string' },
+  'snapshot-threshold': { type: 'string' },
+  'timestamp-threshold': { type: 'string' },
+  image: { type: 'boolean', default: false },
+} as const;
+
 /** Options every repository-signing command shares. */
 export const EXPIRES_OPTION = { expires: { type: 'string', multiple: true } } as const;
 export const HELP_OPTION = { help: { type: 'boolean', short: 'h', default: false } } as const;

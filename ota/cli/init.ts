@@ -5,7 +5,7 @@ import { TcuError } from '../../core/errors.js';
 import { versionsOf, withRepositoryLock, writeRepository } from '../fleet/repo-io.js';
 import { privateKeys, verifyRoles, type KeyFile } from '../fleet/signing.js';
 import { RepositoryBuilder, TUF_ROLES, tufDate, type RoleSpec, type TufRole } from '../repo/index.js';
-import { EXPIRES_HELP, EXPIRES_OPTION, HELP_OPTION, expiriesFrom, integerOption, keyFiles, note, parseOptions, printJson, required, type CliDeps } from './common.js';
+import { EXPIRES_HELP, EXPIRES_OPTION, HELP_OPTION, ROLE_KEY_OPTIONS, expiriesFrom, integerOption, keyFiles, note, parseOptions, printJson, required, type CliDeps } from './common.js';
 
 export const INIT_HELP = `Usage: tcu-ota init --repo DIR --root-key FILE... --root-threshold N --targets-key FILE...
                      --targets-threshold N --snapshot-key FILE... --timestamp-key FILE...
@@ -39,15 +39,7 @@ threshold the keys cannot meet, an existing repository).
 export async function initCommand(argv: string[], io: CommandIO, deps: CliDeps): Promise<number> {
   const values = parseOptions(argv, {
     repo: { type: 'string' },
-    'root-key': { type: 'string', multiple: true },
-    'targets-key': { type: 'string', multiple: true },
-    'snapshot-key': { type: 'string', multiple: true },
-    'timestamp-key': { type: 'string', multiple: true },
-    'root-threshold': { type: 'string' },
-    'targets-threshold': { type: 'string' },
-    'snapshot-threshold': { type: 'string' },
-    'timestamp-threshold': { type: 'string' },
-    image: { type: 'boolean', default: false },
+    ...ROLE_KEY_OPTIONS,
     ...EXPIRES_OPTION,
     ...HELP_OPTION,
   });

@@ -5,7 +5,7 @@ import { TcuError } from '../../core/errors.js';
 import { STAGED_TARGETS, versionsOf, withRepositoryLock, writeMetadataFiles } from '../fleet/repo-io.js';
 import { changeRoot, type RoleChange } from '../fleet/root-rotation.js';
 import { RepositoryBuilder, TUF_ROLES, tufDate, type TufRole } from '../repo/index.js';
-import { EXPIRES_HELP, EXPIRES_OPTION, HELP_OPTION, integerOption, keyFiles, note, parseOptions, printJson, required, signingTimes, type CliDeps } from './common.js';
+import { EXPIRES_HELP, EXPIRES_OPTION, HELP_OPTION, ROLE_KEY_OPTIONS, integerOption, keyFiles, note, parseOptions, printJson, required, signingTimes, type CliDeps } from './common.js';
 
 export const ROOT_HELP = `Usage: tcu-ota root renew  --repo DIR --key FILE... [--expires root=DURATION]
        tcu-ota root rotate --repo DIR --key FILE... [--ROLE-key FILE... [--ROLE-threshold N]]...
@@ -57,15 +57,7 @@ export async function rootCommand(argv: string[], io: CommandIO, deps: CliDeps):
   const values = parseOptions(rest, {
     repo: { type: 'string' },
     key: { type: 'string', multiple: true },
-    'root-key': { type: 'string', multiple: true },
-    'targets-key': { type: 'string', multiple: true },
-    'snapshot-key': { type: 'string', multiple: true },
-    'timestamp-key': { type: 'string', multiple: true },
-    'root-threshold': { type: 'string' },
-    'targets-threshold': { type: 'string' },
-    'snapshot-threshold': { type: 'string' },
-    'timestamp-threshold': { type: 'string' },
-    image: { type: 'boolean', default: false },
+    ...ROLE_KEY_OPTIONS,
     ...EXPIRES_OPTION,
     ...HELP_OPTION,
   });
