@@ -15,7 +15,7 @@ import { TcuError, asTcuError, type ErrorCode } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { CampaignRunner, CampaignStore, type CampaignHooks, type ConsentAnswer } from '../../ota/campaign/index.js';
 import { DirSlotsBackend, readCurrent, verifySlot } from '../../ota/install/index.js';
-import { TrustedRepository, type TrustedMetadata } from '../../ota/tuf/index.js';
+import { IMAGE_MIN_THRESHOLDS, TrustedRepository, type TrustedMetadata } from '../../ota/tuf/index.js';
 import type { VehicleState, VerifiedTarget } from '../../ota/types.js';
 import { resolveUpdate } from '../../ota/uptane.js';
 import { TrustedTimeStore } from '../runtime/trusted-time.js';
@@ -78,7 +78,7 @@ export async function applyUpdate(o: ApplyOptions): Promise<ApplyOutcome> {
   const repos: { image?: TrustedMetadata; director?: TrustedMetadata } = {};
   try {
     const refreshOptions = o.now === undefined ? {} : { now: o.now };
-    const repo = (name: string, source: string): TrustedRepository => new TrustedRepository({ name, stateDir: o.stateDir, source, trustedTime: trusted.time });
+    const repo = (name: string, source: string): TrustedRepository => new TrustedRepository({ name, stateDir: o.stateDir, source, trustedTime: trusted.time, ...(name === 'image' ? { minThresholds: IMAGE_MIN_THRESHOLDS } : {}) });
     const image = (repos.image = await repo('image', o.imageRepo).refresh(refreshOptions));
     step = 'director';
     const director = (repos.director = await repo('director', o.directorRepo).refresh(refreshOptions));

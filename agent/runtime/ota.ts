@@ -24,7 +24,7 @@ import { asTcuError } from '../../core/errors.js';
 import type { OtaConfig } from '../../config/index.js';
 import { CampaignRunner, CampaignStore, isFinal, type CampaignHooks, type CampaignStateName, type ReportDetails } from '../../ota/campaign/index.js';
 import { childProcessRunner, createInstallBackend, type InstallBackend } from '../../ota/install/index.js';
-import { TrustedRepository, type TrustedMetadata } from '../../ota/tuf/index.js';
+import { IMAGE_MIN_THRESHOLDS, TrustedRepository, type TrustedMetadata } from '../../ota/tuf/index.js';
 import { resolveUpdate, type UpdateResolution } from '../../ota/uptane.js';
 import { auditCheckError, auditCheckResult, type CheckStep } from '../ota/check-audit.js';
 import { downloadCampaignTarget, downloadLimits, type DownloadLimits } from '../ota/download.js';
@@ -87,7 +87,7 @@ export class OtaRuntime {
     mkdirSync(join(s.stateDir, 'downloads'), { recursive: true });
     const { clock } = deps;
     this.backend = deps.backend ?? createInstallBackend(backendSpec(s.backend), { clock, ...(deps.runner === undefined ? {} : { runner: deps.runner }) });
-    const repo = (name: string, source: string): TrustedRepository => new TrustedRepository({ name, stateDir: s.stateDir, source, trustedTime: deps.trustedTime });
+    const repo = (name: string, source: string): TrustedRepository => new TrustedRepository({ name, stateDir: s.stateDir, source, trustedTime: deps.trustedTime, ...(name === 'image' ? { minThresholds: IMAGE_MIN_THRESHOLDS } : {}) });
     this.repos = { image: repo('image', s.imageRepo), director: repo('director', s.directorRepo) };
     this.hmi = new HmiChannel({ url: s.hmi.url, topic: s.hmi.topic, clientId: s.hmiClientId, clock, logger: deps.logger.child({ component: 'hmi' }), report: (err) => deps.report(err, 'hmi') });
     this.store = CampaignStore.open({ path: join(s.stateDir, OTA_STORE_FILE), clock });

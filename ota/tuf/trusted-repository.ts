@@ -10,6 +10,7 @@ import { LocalFetcher } from './fetcher.js';
 import { HttpFetcher, type HttpFetcherOptions } from './http-fetcher.js';
 import { ROLES_IN_ORDER, commitFiles, readTrustedFiles, recoverCommit, roleVersions, type MetadataFile, type TrustedFiles } from './trusted-store.js';
 import { verifyTrustedSet, type TrustedMetadata } from './verify-set.js';
+import type { TufRole } from '../repo/metadata.js';
 
 export interface TrustedRepositoryOptions {
   /** The repository's name and folder under `stateDir`: 'image' or 'director'. */
@@ -28,9 +29,18 @@ export interface TrustedRepositoryOptions {
   clock?: Clock;
   /** How far behind the trusted time a clock may be. Default 5000 ms. */
   clockToleranceMs?: number;
+  /** Lowest threshold the trusted root may set per role (`IMAGE_MIN_THRESHOLDS` for the image repository). */
+  minThresholds?: Partial<Record<TufRole, number>>;
   /** tuf-js limits: root rotations per refresh and the maximum length of each metadata file. */
   limits?: Partial<Pick<Config, 'maxRootRotations' | 'rootMaxLength' | 'timestampMaxLength' | 'snapshotMaxLength' | 'targetsMaxLength'>>;
 }
+
+/**
+ * Uptane's image repository is signed with offline keys, root and targets with thresholds of two or
+ * more: the vehicle refuses an image repository whose root asks for fewer (OTA_SIGNATURE), so that
+ * one stolen key can never sign software on its own. The director is an online repository.
+ */
+export const IMAGE_MIN_THRESHOLDS: Readonly<Partial<Record<TufRole, number>>> = { root: 2, targets: 2 };
 
 export interface RefreshOptions {
   /** The reference time for expiry (`tcu-agent ota apply --now`). Default: the trusted time's now. */
@@ -65,6 +75,7 @@ export class TrustedRepository {
   private readonly clock: Clock;
   private readonly toleranceMs: number;
   private readonly limits: TrustedRepositoryOptions['limits'];
+  private readonly minThresholds: TrustedRepositoryOptions['minThresholds'];
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(options: TrustedRepositoryOptions) {
@@ -78,6 +89,7 @@ export class TrustedRepository {
     this.clock = options.clock ?? systemClock();
     this.toleranceMs = options.clockToleranceMs ?? 5000;
     this.limits = options.limits;
+    this.minThresholds = options.minThresholds;
     const isHttp = /^https?:\/\//i.test(options.source);
     if (options.fetcher) {
       this.fetcher = options.fetcher;
@@ -112,7 +124,7 @@ export class TrustedRepository {
     if (!root || !timestamp || !snapshot || !targets) {
       throw new TcuError('OTA_METADATA', `${this.name} repository: only a root is trusted yet; refresh first`, { details: { repository: this.name } });
     }
-    return verifyTrustedSet({ root, timestamp, snapshot, targets }, { repository: this.name, now });
+    return verifyTrustedSet({ root, timestamp, snapshot, targets }, { repository: this.name, now, ...(this.minThresholds ? { minThresholds: this.minThresholds } : {}) });
   }
 
   /**
@@ -158,7 +170,7 @@ export class TrustedRepository {
       const { root, timestamp, snapshot, targets } = after;
       if (!root || !timestamp || !snapshot || !targets) throw new TcuError('OTA_METADATA', `${this.name} repository: the refresh left an incomplete set`);
       const rotation = observed.roots.size > 0 ? { from: before.root, roots: observed.roots } : undefined;
-      const verified = verifyTrustedSet({ root, timestamp, snapshot, targets }, { repository: this.name, now, previous: roleVersions(before), rotation });
+      const verified = verifyTrustedSet({ root, timestamp, snapshot, targets }, { repository: this.name, now, previous: roleVersions(before), rotation, ...(this.minThresholds ? { minThresholds: this.minThresholds } : {}) });
       const changed = new Map<MetadataFile, Buffer>();
       const onDisk = readTrustedFiles(this.dir, this.name, false);
       for (const role of ROLES_IN_ORDER) {

@@ -56,6 +56,8 @@ export interface VerifySetOptions {
   previous?: Partial<RoleVersions>;
   /** The root trusted before a rotation, and the new roots downloaded (N.root.json bytes by version). */
   rotation?: { from: Uint8Array; roots: ReadonlyMap<number, Uint8Array> };
+  /** Lowest signature threshold the root may set per role (the image repository: offline keys, 2 or more). */
+  minThresholds?: Partial<Record<TufRole, number>>;
 }
 
 const TUF_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
@@ -83,6 +85,10 @@ export function verifyTrustedSet(files: MetadataFiles, options: VerifySetOptions
   }
 
   if (options.rotation) checkRotation(options.rotation, root, repo);
+  for (const [role, min] of Object.entries(options.minThresholds ?? {})) {
+    const t = threshold(root, role, repo);
+    if (t < min) throw fail('OTA_SIGNATURE', `root.json sets the ${role} threshold to ${t}; this repository needs ${min} or more`, { role, threshold: t, min });
+  }
   if (distinctSigners(root, 'root', root) < threshold(root, 'root', repo)) throw fail('OTA_SIGNATURE', 'root.json is not signed by a threshold of distinct root keys', { role: 'root' });
   for (const [role, md] of all.slice(1)) {
     if (distinctSigners(root, role, md) < threshold(root, role, repo)) {

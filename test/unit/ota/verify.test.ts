@@ -1,11 +1,11 @@
-import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../../core/clock.js';
 import { TcuError } from '../../../core/errors.js';
 import { TrustedTime } from '../../../drivers/gnss/trusted-time.js';
 import { signMetadata } from '../../../ota/repo/metadata.js';
-import { TrustedRepository, type TrustedRepositoryOptions } from '../../../ota/tuf/index.js';
+import { IMAGE_MIN_THRESHOLDS, TrustedRepository, type TrustedRepositoryOptions } from '../../../ota/tuf/index.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 import { DAY, TestRepo, expectRefused, expectValidUpdate, folderDigest, rejection, vehicle, vehicleRepos, type Vehicle } from '../../helpers/ota-repos.js';
 
@@ -44,6 +44,26 @@ describe('where trust starts', () => {
     expect((await rejection(repo.refresh())).code).toBe('OTA_SIGNATURE');
     expect(folderDigest(v.stateDir)).toEqual(before);
     expect((await v.trusted.image.refresh()).versions).toEqual({ root: 1, timestamp: 1, snapshot: 1, targets: 1 });
+  });
+
+  it('an image repository whose root asks for fewer than two signatures (root or targets) is refused: OTA_SIGNATURE', async () => {
+    v = await vehicle({ initialRefresh: false });
+    const weak = new TestRepo({ dir: join(v.base, 'weak'), keyBase: 60, thresholds: { targets: 1 } });
+    weak.addTarget('tcu/app-1.0.tar', 'one key signed this', { hardwareIds: ['tcu-a'] });
+    weak.publish();
+    const state = join(v.base, 'weak-state');
+    mkdirSync(join(state, 'image'), { recursive: true });
+    writeFileSync(join(state, 'image', 'root.json'), weak.file('root.json'));
+    const image = new TrustedRepository({ name: 'image', stateDir: state, source: weak.dir, minThresholds: IMAGE_MIN_THRESHOLDS });
+    const err = await rejection(image.refresh());
+    expect(err.code).toBe('OTA_SIGNATURE');
+    expect(err.details).toMatchObject({ role: 'targets', threshold: 1, min: 2 });
+    expect(readdirSync(join(state, 'image'))).toEqual(['root.json']);
+    // The same rule passes the image repository of the fleet tool (2 and 2); a director is online (no rule).
+    const strong = new TrustedRepository({ name: 'image', stateDir: v.stateDir, source: v.image.dir, minThresholds: IMAGE_MIN_THRESHOLDS });
+    expect((await strong.refresh()).versions.targets).toBe(1);
+    const director = new TrustedRepository({ name: 'director', stateDir: v.stateDir, source: v.director.dir });
+    await director.refresh();
   });
 
   it('no root in the state folder, or no state folder: OTA_METADATA', async () => {
