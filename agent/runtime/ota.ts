@@ -67,6 +67,8 @@ export class OtaRuntime {
   private waits = new AbortController();
   private readonly off: (() => void)[] = [];
   private resumed: Promise<void> = Promise.resolve();
+  /** False while the start-up settles an update on trial (its health check may take healthTimeoutS). */
+  private settled = true;
   private checking: Promise<OtaCheckResult> | undefined;
   private running: Promise<void> | undefined;
   private lastCheck: OtaCheckResult | undefined;
@@ -110,7 +112,10 @@ export class OtaRuntime {
     this.off.push(() => job.stop());
     // Only a campaign that was rebooting is settled now; any other waits for the check, which
     // carries it on, or cancels it when the director now names another target or none.
-    this.resumed = this.seed().then(() => this.track(this.runner.settle()));
+    this.settled = false;
+    this.resumed = this.seed()
+      .then(() => this.track(this.runner.settle()))
+      .finally(() => (this.settled = true));
     void this.resumed.then(() => this.check());
   }
 
@@ -142,6 +147,12 @@ export class OtaRuntime {
 
   /** Checks the repositories now (one check at a time); the campaign it starts runs on in the background. */
   check(): Promise<OtaCheckResult> {
+    // Settling an update on trial (the health check after the restart) can outlast a command's
+    // time limit: answer at once; the start-up runs a check as soon as it is settled.
+    const trial = this.settled ? null : this.store.current();
+    if (trial?.state === 'rebooting') {
+      return Promise.resolve(this.checked({ result: 'in-progress', target: trial.target.name, detail: 'the update on trial is being health-checked; a check follows when it is settled' }));
+    }
     this.checking ??= this.doCheck()
       .catch((err: unknown) => {
         // Never rejects: a job or a command started it, and nobody else would handle it.

@@ -140,3 +140,25 @@ describe('partial downloads are named by the target’s hash', () => {
     expect(lastCampaign(v!)).toMatchObject({ state: 'rebooting', target: { hashes: { sha256: createHash('sha256').update(rebuilt).digest('hex') } } });
   }, 30_000);
 });
+
+describe('a check while the update on trial is health-checked after the restart', () => {
+  it('answers at once (in-progress) instead of waiting out the health check; the check after settling runs as usual', async () => {
+    v = vehicleRepos({ releaseCounter: 1 });
+    await provisionFactory(v.base, 1);
+    release(v, 2, { name: 'tcu/app-2.0.tar', bytes: 'application image 2.0', releaseCounter: 2 });
+    h = otaRuntime(v);
+    h.runtime.start();
+    await expect.poll(() => h!.restarts, { timeout: 10_000 }).toEqual(['ota-reboot']);
+    await h.runtime.stop();
+
+    // Started again from slot b: settling runs the health check.
+    h = otaRuntime(v);
+    h.runtime.start();
+    const t0 = Date.now();
+    const during = await h.runtime.check();
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(during).toMatchObject({ result: 'in-progress', target: 'tcu/app-2.0.tar', detail: expect.stringMatching(/health-checked/) });
+    await expect.poll(() => h!.reports().map((r) => r['state']), { timeout: 15_000 }).toContain('succeeded');
+    await expect.poll(async () => (await h!.runtime.check()).result, { timeout: 10_000 }).toBe('up-to-date');
+  }, 40_000);
+});
