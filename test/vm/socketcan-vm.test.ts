@@ -1,6 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { GUEST_CONFIG, guestJobScript, guestTimeline, listGuestTests, readGuestEvents, testKey, type GuestResult, type GuestTestId } from './harness/guest-suite.js';
@@ -48,7 +48,7 @@ async function bootAndRun(): Promise<Outcome> {
     throw err;
   }
   const preparedMs = performance.now() - started;
-  const job = await runJob(image, { script: guestJobScript(REPO), outDir, timeoutMs: GUEST_LIMIT_MS, accel: process.env['TCU_VM_ACCEL'] || 'tcg' });
+  const job = await runJob(image, { script: guestJobScript(REPO), outDir, keepPaths: [REPO, dirname(process.execPath)], timeoutMs: GUEST_LIMIT_MS, accel: process.env['TCU_VM_ACCEL'] || 'tcg' });
   const results = new Map<string, GuestResult>();
   const begun = new Set<string>();
   const fileErrors = new Map<string, string[]>();

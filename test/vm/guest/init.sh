@@ -32,11 +32,28 @@ mount -t 9p -o "$NINEP,ro,cache=loose" host /mnt || fail "mount the host's root 
 mount -t proc proc /mnt/proc || fail "mount /mnt/proc"
 mount -t sysfs sys /mnt/sys || fail "mount /mnt/sys"
 mount -t devtmpfs dev /mnt/dev || fail "mount /mnt/dev"
+# The host's /tmp and /run stay reachable under /host-tmp and /host-run: the guest's own writable
+# tmpfs hides them, and the repository (a CI clone in /tmp, say) may live there.
+mkdir -p /host-tmp /host-run
+mount -o bind /mnt/tmp /host-tmp || fail "keep the host's /tmp"
+mount -o bind /mnt/run /host-run || fail "keep the host's /run"
 mount -t tmpfs -o mode=1777 tmp /mnt/tmp || fail "mount /mnt/tmp"
 mount -t tmpfs run /mnt/run || fail "mount /mnt/run"
 mount -t tmpfs -o mode=1777 shm /mnt/dev/shm 2>/dev/null || { mkdir -p /mnt/dev/shm && mount -t tmpfs -o mode=1777 shm /mnt/dev/shm; }
 mkdir -p /mnt/tmp/tcu-vm
 mount -t 9p -o "$NINEP" out /mnt/tmp/tcu-vm || fail "mount the results folder (9p tag out)"
+# Host paths the job needs (keep-paths, one per line: the repository, node) that the tmpfs hid.
+if [ -f /mnt/tmp/tcu-vm/keep-paths ]; then
+  while read -r path; do
+    case "$path" in
+      /tmp/*) from="/host-tmp${path#/tmp}" ;;
+      /run/*) from="/host-run${path#/run}" ;;
+      *) continue ;;
+    esac
+    mkdir -p "/mnt$path" && mount -o bind "$from" "/mnt$path" || fail "keep $path visible"
+    say "kept $path"
+  done < /mnt/tmp/tcu-vm/keep-paths
+fi
 ip link set lo up || fail "ip link set lo up"
 hostname tcu-vm
 say "host root mounted at $(uptime_s) s"

@@ -41,6 +41,11 @@ export interface JobOptions {
   script: string;
   /** Host folder the guest sees, writable, as /tmp/tcu-vm; job.sh and the console log go there. */
   outDir: string;
+  /**
+   * Host folders the job needs that may lie under /tmp or /run, which the guest covers with its own
+   * tmpfs (the repository of a CI clone in /tmp, node): bound back into place in the guest.
+   */
+  keepPaths?: readonly string[];
   timeoutMs: number;
   memoryMb?: number;
   cpus?: number;
@@ -57,6 +62,7 @@ export interface JobResult {
 /** Boots the guest once to run `script` and powers it off. */
 export async function runJob(image: VmImage, job: JobOptions): Promise<JobResult> {
   writeFileSync(join(job.outDir, 'job.sh'), job.script);
+  writeFileSync(join(job.outDir, 'keep-paths'), (job.keepPaths ?? []).map((p) => `${p}\n`).join(''));
   const consoleLog = join(job.outDir, 'console.log');
   const guest = await runGuest(image.qemu, {
     kernel: image.kernel.vmlinuz,
