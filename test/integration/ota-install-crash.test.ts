@@ -10,6 +10,8 @@
  *   - the store passes SQLite's integrity check and the audit chain verifies.
  * Then the child runs without kills until the campaign ends: every transition reported, success
  * only for a committed release, the slots on the inventory's release.
+ * The kills here land where chance puts them; ota-install-crash-states.test.ts kills a child at each
+ * state of the campaign (and at the writes inside the install) deterministically.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
