@@ -4,15 +4,15 @@
 // keys is refused; an expired repository is renewed). test/integration/tcu-ota.test.ts covers the
 // percentage stages, status over MQTT and serve.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RepositoryBuilder, writePrivateKeyFile } from '../../ota/repo/index.js';
 import { testKey } from '../helpers/ota-repos.js';
+import { activeSlot, applyAs, fleetVehicle, reportsOf, type Applied, type FleetVehicle } from '../helpers/fleet-vehicle.js';
 
 const OTA = join(process.cwd(), 'dist', 'tcu-ota.mjs');
-const AGENT = join(process.cwd(), 'dist', 'tcu-agent.mjs');
 const NAME = 'tcu/app-2.0.tar';
 const DAY = 24 * 3600 * 1000;
 
@@ -36,47 +36,9 @@ function okOta(...args: string[]): ReturnType<typeof ota> {
   return r;
 }
 
-interface Vehicle {
-  vin: string;
-  dir: string;
-}
-
-/** A vehicle trusting the repositories' current root.json files (as the integrator puts them). */
-function vehicle(vin: string, repos: { image: string; director: string }): Vehicle {
-  const dir = p('vehicles', vin);
-  for (const [name, repo] of Object.entries(repos)) {
-    mkdirSync(join(dir, 'state', name), { recursive: true });
-    copyFileSync(p(repo, 'root.json'), join(dir, 'state', name, 'root.json'));
-  }
-  return { vin, dir };
-}
-
-interface Applied {
-  status: number | null;
-  outcome: { result: string; code: string; target: string | null; detail: string };
-  stderr: string;
-}
-
-function apply(v: Vehicle, repos: { image: string; director: string }, ...extra: string[]): Applied {
-  const args = [AGENT, 'ota', 'apply', '--image-repo', p(repos.image), '--director-repo', p(repos.director), '--state-dir', join(v.dir, 'state'), '--hardware-id', 'tcu-a', '--slots', join(v.dir, 'slots'), '--vin', v.vin, ...extra];
-  const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
-  const lines = r.stdout.trim().split('\n');
-  expect(lines, r.stderr).toHaveLength(1);
-  return { status: r.status, outcome: JSON.parse(lines[0]!) as Applied['outcome'], stderr: r.stderr };
-}
-
-const activeSlot = (v: Vehicle): string | null => (existsSync(join(v.dir, 'slots', 'current')) ? readlinkSync(join(v.dir, 'slots', 'current')) : null);
-const trustedRoot = (v: Vehicle, repo: string): number => (JSON.parse(readFileSync(join(v.dir, 'state', repo, 'root.json'), 'utf8')) as { signed: { version: number } }).signed.version;
-
-/** The campaign reports a vehicle logged, as the agent publishes them on <prefix>/<vin>/ota. */
-function reportsOf(a: Applied, vin: string): Record<string, unknown>[] {
-  return a.stderr
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>)
-    .filter((l) => l['msg'] === 'campaign')
-    .map(({ level: _l, time: _t, pid: _p, hostname: _h, name: _n, msg: _m, ...report }) => ({ ...report, vin }));
-}
+const vehicle = (vin: string, repos: { image: string; director: string }): FleetVehicle => fleetVehicle(p('vehicles', vin), vin, { image: p(repos.image), director: p(repos.director) });
+const apply = (v: FleetVehicle, repos: { image: string; director: string }, ...extra: string[]): Applied => applyAs(v, { image: p(repos.image), director: p(repos.director) }, extra);
+const trustedRoot = (v: FleetVehicle, repo: string): number => (JSON.parse(readFileSync(join(v.dir, 'state', repo, 'root.json'), 'utf8')) as { signed: { version: number } }).signed.version;
 
 const KEYS = ['ir1', 'ir2', 'ir3', 'ir4', 'it1', 'it2', 'is', 'its', 'its2', 'dr', 'dt', 'ds', 'dts'];
 const IMAGE_TARGET_KEYS = ['--key', 'it1.pem', 'it2.pem'];

@@ -4,7 +4,7 @@
 // state folder and slots, over the folders and over `tcu-ota serve`; then `tcu-ota status` over a
 // file of reports (the agent's own campaign reports) and over a real Mosquitto pauses the rollout.
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,9 +12,9 @@ import { connectAsync } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rolloutBucket } from '../../ota/rollout.js';
 import { Mosquitto, hasMosquitto } from '../helpers/mosquitto.js';
+import { activeSlot, applyAs, fleetVehicle, reportsOf, type Applied, type FleetVehicle } from '../helpers/fleet-vehicle.js';
 
 const OTA = join(process.cwd(), 'dist', 'tcu-ota.mjs');
-const AGENT = join(process.cwd(), 'dist', 'tcu-agent.mjs');
 const NAME = 'tcu/app-2.0.tar';
 const CAMPAIGN = 'c-2024-07';
 
@@ -49,41 +49,8 @@ function okOta(...args: string[]): Result {
 const IMAGE_KEYS = ['--key', 'it1.pem', 'it2.pem'];
 const DIRECTOR_KEYS = ['--key', 'dt.pem', '--snapshot-key', 'ds.pem', '--timestamp-key', 'dts.pem'];
 
-/** A vehicle: its own state folder (trusting both roots, as the integrator puts them) and slots. */
-function vehicle(vin: string): { vin: string; dir: string } {
-  const dir = p('vehicles', vin);
-  for (const repo of ['image', 'director']) {
-    mkdirSync(join(dir, 'state', repo), { recursive: true });
-    copyFileSync(p(repo, 'root.json'), join(dir, 'state', repo, 'root.json'));
-  }
-  return { vin, dir };
-}
-
-interface Applied {
-  status: number | null;
-  outcome: { result: string; code: string; target: string | null; detail: string };
-  stderr: string;
-}
-
-function apply(v: { vin: string; dir: string }, repos = { image: p('image'), director: p('director') }): Applied {
-  const args = [AGENT, 'ota', 'apply', '--image-repo', repos.image, '--director-repo', repos.director, '--state-dir', join(v.dir, 'state'), '--hardware-id', 'tcu-a', '--slots', join(v.dir, 'slots'), '--vin', v.vin];
-  const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
-  const lines = r.stdout.trim().split('\n');
-  expect(lines, r.stderr).toHaveLength(1);
-  return { status: r.status, outcome: JSON.parse(lines[0]!) as Applied['outcome'], stderr: r.stderr };
-}
-
-const activeSlot = (v: { dir: string }): string | null => (existsSync(join(v.dir, 'slots', 'current')) ? readlinkSync(join(v.dir, 'slots', 'current')) : null);
-
-/** The campaign reports a vehicle logged (its CampaignRunner's onReport), as the agent publishes them on <prefix>/<vin>/ota. */
-function reportsOf(a: Applied, vin: string): Record<string, unknown>[] {
-  return a.stderr
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>)
-    .filter((l) => l['msg'] === 'campaign')
-    .map(({ level: _l, time: _t, pid: _p, hostname: _h, name: _n, msg: _m, ...report }) => ({ ...report, vin }));
-}
+const vehicle = (vin: string): FleetVehicle => fleetVehicle(p('vehicles', vin), vin, { image: p('image'), director: p('director') });
+const apply = (v: FleetVehicle, repos = { image: p('image'), director: p('director') }): Applied => applyAs(v, repos);
 
 const vins = Array.from({ length: 3000 }, (_, i) => `WVWZZZ1KZPW${String(i).padStart(6, '0')}`);
 const inBucket = (lo: number, hi: number): string[] => vins.filter((v) => rolloutBucket(CAMPAIGN, v) >= lo && rolloutBucket(CAMPAIGN, v) < hi);
