@@ -88,7 +88,13 @@ export async function settleBoot(ctx: BootContext, campaign: Campaign): Promise<
       await ctx.reboot();
       return 'reboot-pending';
     }
-    const detail = `slot ${String(status.booted)} booted instead of ${boot.targetSlot}: the new software was abandoned (bootloader fallback)`;
+    // A failed health check whose rollback was cut short (a power cut after the switch back) looks
+    // the same from here; the audit log tells them apart.
+    const health = ctx.store.audit.entries({ campaign: campaign.id }).filter((e) => e.event === 'boot.health').at(-1);
+    const detail =
+      health !== undefined && health.details['ok'] === false
+        ? `health check failed: ${String(health.details['detail'] ?? 'no detail')} (slot ${String(status.booted)} runs again; the rollback was finished at this start)`
+        : `slot ${String(status.booted)} booted instead of ${boot.targetSlot}: the new software was abandoned (bootloader fallback)`;
     ctx.store.apply({ type: 'rolled-back', code: 'OTA_HEALTH', detail }, { bootState: NO_BOOT_STATE });
     return 'rolled-back';
   }

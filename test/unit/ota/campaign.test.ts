@@ -208,6 +208,20 @@ describe('campaign runner', () => {
     expect(h.healthCalls).toBe(0);
   });
 
+  it('a failed health check whose rollback was cut short (power lost after the switch back) is reported as the failed check', async () => {
+    await h.boot().runner.start(h.image(2).target);
+    const onTrial = h.boot();
+    // The health check failed and was audited; the switch back to a happened; the power went
+    // before rolled-back was recorded.
+    onTrial.store.record('boot.health', { ok: false, detail: 'no CAN frames on pt', checks: { can: false }, attempt: 1 }, onTrial.store.current()!.id);
+    symlinkSync('a', join(h.slotsDir, 'cur.tmp'));
+    renameSync(join(h.slotsDir, 'cur.tmp'), join(h.slotsDir, 'current'));
+    const c = await h.boot().runner.resume();
+    expect(c).toMatchObject({ state: 'rolled-back', code: 'OTA_HEALTH' });
+    expect(c?.detail).toMatch(/^health check failed: no CAN frames on pt/);
+    expect(c?.detail).not.toContain('bootloader fallback');
+  });
+
   it('consent and preconditions: deferred with the reason, reported once per reason, then installed', async () => {
     const v2 = h.image(2);
     const target = { ...v2.target, custom: { ...v2.target.custom, preconditions: { consentRequired: true } } };
