@@ -27,6 +27,9 @@ export const BUNDLE_OPTIONS = {
   external: NATIVE_EXTERNALS,
   logLevel: 'warning',
   banner: { js: BANNER },
+  // ws (under mqtt.js) would require() these optional native helpers, found nowhere in the package:
+  // Node would look for them in folders outside it, the agent's writable home among them.
+  define: { 'process.env.WS_NO_BUFFER_UTIL': '"1"', 'process.env.WS_NO_UTF_8_VALIDATE': '"1"' },
 };
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

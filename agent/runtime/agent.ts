@@ -22,7 +22,7 @@ import { SignalVehicleState } from '../ota/vehicle-state.js';
 import { buildCollection, type Collection } from './collection.js';
 import { ModemRuntime } from './modem.js';
 import type { OtaCheckResult, OtaRuntime } from './ota.js';
-import { TrustedTimeStore, brokerIsAuthenticated, timeCommand, trustedClock } from './trusted-time.js';
+import { TrustedTimeStore, trustedClock } from './trusted-time.js';
 
 export interface AgentDeps {
   clock: Clock;
@@ -171,10 +171,7 @@ export class Agent {
       logger: logger.child({ component: 'uplink' }),
       random: deps.random ?? Math.random,
       statusProvider: () => self.agent?.status() ?? {},
-      commands: {
-        time: timeCommand(deps.trusted.time, brokerIsAuthenticated(config.uplink)),
-        ...(config.ota === undefined ? {} : { 'ota-check': async () => ({ check: await self.agent!.otaCheck() }) }),
-      },
+      ...(config.ota === undefined ? {} : { commands: { 'ota-check': async () => ({ check: await self.agent!.otaCheck() }) } }),
     });
     const modem =
       config.modem === undefined

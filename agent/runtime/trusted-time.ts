@@ -1,7 +1,6 @@
 /**
  * The agent's trusted time (drivers/gnss/trusted-time.ts): the highest time a trusted source
- * (GNSS fixes; the cloud's `time` command over an authenticated connection; the signing time of
- * verified OTA metadata) has given, carried forward on the monotonic clock, never going back. Its floor is kept in
+ * (GNSS fixes; the signing time of verified OTA metadata) has given, carried forward on the monotonic clock, never going back. Its floor is kept in
  * a small file in the state folder (the outbox's folder; `ota apply --state-dir`), written atomically at each housekeeping and at stop, so after a
  * power cut that reset the board's clock the agent starts from the last trusted time, not 1970.
  *
@@ -12,10 +11,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../core/atomic-file.js';
 import type { Clock } from '../../core/clock.js';
-import { TcuError, asTcuError } from '../../core/errors.js';
-import type { UplinkConfig } from '../../config/index.js';
+import { asTcuError, type TcuError } from '../../core/errors.js';
 import { TrustedTime } from '../../drivers/gnss/index.js';
-import type { CommandHandler } from '../uplink/index.js';
 
 export const TRUSTED_TIME_FILE = 'trusted-time.json';
 
@@ -55,32 +52,5 @@ export function trustedClock(clock: Clock, time: TrustedTime): Clock {
     monotonic: () => clock.monotonic(),
     setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
     clearTimeout: (handle) => clock.clearTimeout(handle),
-  };
-}
-
-/**
- * Whether a message from the broker is authenticated: TLS (mqtts:// or wss://) with the broker's
- * certificate checked. Only then is the cloud's time a trusted source: over plain MQTT anyone on
- * the path could set the vehicle's time forward (and make every OTA metadata look expired).
- */
-export function brokerIsAuthenticated(uplink: Pick<UplinkConfig, 'url' | 'tls'>): boolean {
-  return /^(mqtts|wss):\/\//i.test(uplink.url) && uplink.tls.rejectUnauthorized;
-}
-
-/**
- * The `time` command (docs/PROTOCOL.md): `args.utcMs`, the cloud's time when it sent the command.
- * Taken as a lower bound (`TrustedTime.raise`: delivery may have been late, never early); refused
- * over a connection that does not authenticate the broker. Answers the floor after it.
- */
-export function timeCommand(time: TrustedTime, authenticated: boolean): CommandHandler {
-  return ({ args }) => {
-    if (!authenticated) {
-      throw new TcuError('UPLINK_COMMAND_FAILED', 'the time is taken only over TLS with the broker certificate checked (mqtts:// or wss://, tls.rejectUnauthorized)');
-    }
-    const utcMs = args['utcMs'];
-    if (typeof utcMs !== 'number' || !Number.isFinite(utcMs)) throw new TcuError('UPLINK_COMMAND_MALFORMED', 'args.utcMs must be milliseconds since the epoch');
-    const result = time.raise('broker', utcMs);
-    if (!result.accepted) throw result.error;
-    return { advanced: result.advanced, floorMs: Math.floor(result.floorMs) };
   };
 }

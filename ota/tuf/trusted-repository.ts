@@ -42,6 +42,12 @@ export interface TrustedRepositoryOptions {
  */
 export const IMAGE_MIN_THRESHOLDS: Readonly<Partial<Record<TufRole, number>>> = { root: 2, targets: 2 };
 
+/**
+ * The floor is raised to a timestamp's `issued` less this: a signer's clock a little fast, or a
+ * vehicle's a little slow, must not lock the vehicle out (docs/OTA.md, "The clock").
+ */
+export const ISSUED_MARGIN_MS = 3_600_000;
+
 export interface RefreshOptions {
   /** The reference time for expiry (`tcu-agent ota apply --now`). Default: the trusted time's now. */
   now?: Date;
@@ -179,8 +185,8 @@ export class TrustedRepository {
         if (bytes && (!old || !bytes.equals(old))) changed.set(`${role}.json`, bytes);
       }
       commitFiles(this.dir, changed);
-      // A verified signing time is a lower bound of the present: the trusted time never goes below it.
-      if (verified.issued !== undefined) this.trustedTime?.raise('metadata', Date.parse(verified.issued));
+      // A verified signing time, less a margin for the signer's clock, is a lower bound of the present.
+      if (verified.issued !== undefined) this.trustedTime?.raise('metadata', Date.parse(verified.issued) - ISSUED_MARGIN_MS);
       return { ...verified, changed: [...changed.keys()] };
     } finally {
       rmSync(this.workDir, { recursive: true, force: true });

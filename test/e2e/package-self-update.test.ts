@@ -41,6 +41,7 @@ describe.runIf(have)('a packaged agent updates its own bundle through dir-slots'
   let config: string;
   const reports: Record<string, unknown>[] = [];
   const logs: string[] = [];
+  const agents: ChildProcess[] = [];
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'tcu-self-update-'));
@@ -99,6 +100,7 @@ describe.runIf(have)('a packaged agent updates its own bundle through dir-slots'
   }, 90_000);
 
   afterAll(async () => {
+    for (const a of agents) a.kill('SIGKILL');
     emulator?.kill('SIGTERM');
     await cloud?.endAsync(true);
     await broker?.dispose();
@@ -111,6 +113,7 @@ describe.runIf(have)('a packaged agent updates its own bundle through dir-slots'
   function start(): { guard: unknown; child: ChildProcess; exit: Promise<number | null> } {
     const guard = JSON.parse(execFileSync(process.execPath, [join(root, 'opt/tcu-agent/tcu-boot-guard.mjs'), '--slots', slots, '--max-starts', '3'], { encoding: 'utf8', env })) as unknown;
     const child = spawn(process.execPath, ['--max-semi-space-size=2', join(slots, 'current/tcu-agent.mjs'), 'run', '--config', config], { cwd: root, env });
+    agents.push(child);
     let text = '';
     child.stdout!.on('data', (c: Buffer) => (text += c.toString()));
     child.stderr!.on('data', (c: Buffer) => (text += c.toString()));

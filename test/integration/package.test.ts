@@ -54,6 +54,8 @@ describe.runIf(haveTar)('npm run package: the tarball for a board', () => {
     const t0 = performance.now();
     const made = packageScript(['--out', join(work, 'out'), '--release-counter', '3', '--rxswin', 'R156-TCU-1']);
     expect(made.status, made.stderr).toBe(0);
+    // Every bare import of the bundles is shipped: none is left for Node to look up outside the package.
+    expect(made.stdout).not.toMatch(/left out/);
     expect(performance.now() - t0).toBeLessThan(30_000); // seconds (about 2 on an idle machine), not minutes
     tarball = join(work, 'out', `tcu-agent-${VERSION}-${HOST}.tar.gz`);
     mkdirSync(join(work, 'root'));

@@ -2,8 +2,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { TRUSTED_TIME_FILE, TrustedTimeStore, brokerIsAuthenticated, timeCommand, trustedClock } from '../../../agent/runtime/trusted-time.js';
-import { TrustedTime } from '../../../drivers/gnss/trusted-time.js';
+import { TRUSTED_TIME_FILE, TrustedTimeStore, trustedClock } from '../../../agent/runtime/trusted-time.js';
 import { writeFileAtomic } from '../../../core/atomic-file.js';
 import type { TcuError } from '../../../core/errors.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
@@ -59,34 +58,5 @@ describe('writeFileAtomic', () => {
     expect(readFileSync(path, 'utf8')).toBe('new content');
     expect(readdirSync(dir)).toEqual(['state.json']);
     expect(() => writeFileAtomic(join(dir, 'missing', 'x.json'), 'x')).toThrow(/ENOENT/);
-  });
-});
-
-describe('the time command (the cloud as a time source)', () => {
-  const T = Date.UTC(2026, 10, 21, 12);
-  const request = (args: Record<string, unknown>) => ({ name: 'time', args });
-
-  it('raises the trusted time over an authenticated connection; never lowers it', async () => {
-    const clock = new FakeClock(0); // a board whose clock restarted at 1970
-    const time = new TrustedTime({ clock });
-    const handler = timeCommand(time, true);
-    expect(await handler(request({ utcMs: T }))).toEqual({ advanced: true, floorMs: T });
-    expect(trustedClock(clock, time).now()).toBe(T);
-    expect(time.source()).toBe('broker');
-    // A command that waited in the broker's queue for an hour is no evidence against the floor.
-    expect(await handler(request({ utcMs: T - 3_600_000 }))).toEqual({ advanced: false, floorMs: T });
-    await expect(async () => handler(request({ utcMs: 'noon' }))).rejects.toMatchObject({ code: 'UPLINK_COMMAND_MALFORMED' });
-    await expect(async () => handler(request({ utcMs: Date.UTC(2200, 0, 1) }))).rejects.toMatchObject({ code: 'TIME_UNTRUSTED' });
-  });
-
-  it('is refused unless TLS checks the broker certificate', async () => {
-    const tls = (rejectUnauthorized: boolean) => ({ rejectUnauthorized });
-    expect(brokerIsAuthenticated({ url: 'mqtts://cloud:8883', tls: tls(true) })).toBe(true);
-    expect(brokerIsAuthenticated({ url: 'wss://cloud/mqtt', tls: tls(true) })).toBe(true);
-    expect(brokerIsAuthenticated({ url: 'mqtts://cloud:8883', tls: tls(false) })).toBe(false);
-    expect(brokerIsAuthenticated({ url: 'mqtt://cloud:1883', tls: tls(true) })).toBe(false);
-    const time = new TrustedTime({ clock: new FakeClock(0) });
-    await expect(async () => timeCommand(time, false)(request({ utcMs: T }))).rejects.toMatchObject({ code: 'UPLINK_COMMAND_FAILED' });
-    expect(time.floor()).toBeUndefined();
   });
 });

@@ -5,7 +5,7 @@ import { systemClock } from '../../../core/clock.js';
 import { TcuError } from '../../../core/errors.js';
 import { TrustedTime } from '../../../drivers/gnss/trusted-time.js';
 import { signMetadata } from '../../../ota/repo/metadata.js';
-import { IMAGE_MIN_THRESHOLDS, TrustedRepository, type TrustedRepositoryOptions } from '../../../ota/tuf/index.js';
+import { IMAGE_MIN_THRESHOLDS, ISSUED_MARGIN_MS, TrustedRepository, type TrustedRepositoryOptions } from '../../../ota/tuf/index.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 import { DAY, TestRepo, expectRefused, expectValidUpdate, folderDigest, rejection, vehicle, vehicleRepos, type Vehicle } from '../../helpers/ota-repos.js';
 
@@ -241,14 +241,26 @@ describe("the timestamp's signed issued time", () => {
     const clock = new FakeClock(realNow);
     const trustedTime = new TrustedTime({ clock });
     const repo = new TrustedRepository({ name: 'image', stateDir: v.stateDir, source: v.image.dir, clock, trustedTime });
-    signIssued(v.image, new Date(realNow + 60_000)); // signed a minute "ahead" of this board's clock
+    // Signed two hours "ahead" of this board's clock: the floor goes to that less the hour of margin.
+    signIssued(v.image, new Date(realNow + 2 * 3_600_000));
     const result = await repo.refresh();
-    expect(result.issued).toBe(new Date(realNow + 60_000).toISOString().replace('.000Z', 'Z'));
-    expect(trustedTime.floor()).toBe(realNow + 60_000);
+    expect(result.issued).toBe(new Date(realNow + 2 * 3_600_000).toISOString().replace('.000Z', 'Z'));
+    expect(trustedTime.floor()).toBe(realNow + 2 * 3_600_000 - ISSUED_MARGIN_MS);
     expect(trustedTime.source()).toBe('metadata');
-    // The board's clock is now 60 s behind a time the repository signed: not accepted any more.
+    // The board's clock is now an hour behind the trusted time: not accepted any more.
     // (The floor moves on with the monotonic clock, so waiting does not help: the clock must be set right.)
     expect((await rejection(repo.refresh())).code).toBe('OTA_CLOCK');
+  });
+
+  it('a signer whose clock runs a minute fast does not lock the vehicle out (the margin)', async () => {
+    v = await vehicle();
+    const clock = new FakeClock(realNow);
+    const trustedTime = new TrustedTime({ clock });
+    const repo = new TrustedRepository({ name: 'image', stateDir: v.stateDir, source: v.image.dir, clock, trustedTime });
+    signIssued(v.image, new Date(realNow + 60_000));
+    await repo.refresh();
+    expect(trustedTime.floor()).toBe(realNow + 60_000 - ISSUED_MARGIN_MS);
+    await repo.refresh();
   });
 
   it('a set stale at its own signing time is refused (OTA_EXPIRED), even on a clock that sees it fresh', async () => {
