@@ -48,6 +48,7 @@ export interface ServiceManagerCounters {
  */
 export class ServiceManager {
   private timer: TimerHandle | undefined;
+  private readyTimer: TimerHandle | undefined;
   private busy = false;
   private stopped = false;
   private readonly counts: ServiceManagerCounters = { sent: 0, failed: 0, skipped: 0 };
@@ -68,18 +69,28 @@ export class ServiceManager {
     return new ServiceManager({ ...options, send: options.send ?? systemdNotifySender() }, every);
   }
 
-  /** READY=1, then watchdog pings until `stopping()`. */
+  /**
+   * READY=1 (again after 1, 2, 4 ... 30 s until the manager takes it: a lost READY would make systemd
+   * stop the agent at its start timeout), then watchdog pings until `stopping()`.
+   */
   ready(version: string): void {
-    void this.notify(['READY=1', `STATUS=tcu-agent ${version} running`]);
+    void this.sendReady(['READY=1', `STATUS=tcu-agent ${version} running`], 1000);
     if (this.pingEveryMs !== undefined) this.schedule(this.pingEveryMs);
   }
 
+  private async sendReady(fields: readonly string[], retryMs: number): Promise<void> {
+    if (this.stopped || (await this.notify(fields)) || this.stopped) return;
+    this.readyTimer = this.options.clock.setTimeout(() => void this.sendReady(fields, Math.min(retryMs * 2, 30_000)), retryMs);
+    this.readyTimer.unref?.();
+  }
+
   /** STOPPING=1 and no more pings; the manager then waits for the process to exit. */
-  stopping(reason: string): Promise<void> {
+  async stopping(reason: string): Promise<void> {
     this.stopped = true;
-    if (this.timer !== undefined) this.options.clock.clearTimeout(this.timer);
+    for (const t of [this.timer, this.readyTimer]) if (t !== undefined) this.options.clock.clearTimeout(t);
     this.timer = undefined;
-    return this.notify(['STOPPING=1', `STATUS=stopping: ${reason}`]);
+    this.readyTimer = undefined;
+    await this.notify(['STOPPING=1', `STATUS=stopping: ${reason}`]);
   }
 
   counters(): ServiceManagerCounters {
@@ -101,17 +112,20 @@ export class ServiceManager {
     this.timer.unref?.();
   }
 
-  private async notify(fields: readonly string[]): Promise<void> {
+  /** Sends one notification; false when the manager did not take it (counted, the first logged). */
+  private async notify(fields: readonly string[]): Promise<boolean> {
     this.busy = true;
     try {
       await this.options.send(fields);
       this.counts.sent++;
+      return true;
     } catch (err) {
       // The first failure is logged; later ones are counted (a manager that went away).
       if (this.counts.failed++ === 0) {
         const e = new TcuError('SERVICE_NOTIFY_FAILED', err instanceof Error ? err.message : String(err), { cause: err });
         this.options.logger.warn({ code: e.code, err: e.message }, 'the service manager did not take a notification (further failures are counted)');
       }
+      return false;
     } finally {
       this.busy = false;
     }

@@ -37,6 +37,16 @@ export interface ChildProcessRunnerOptions {
 }
 
 /** The real runner: node:child_process, no shell, bounded output. */
+/**
+ * The environment without the service manager's variables: under systemd with NotifyAccess=all a
+ * child (an integrator's install script, rauc) could otherwise notify as the agent (STOPPING,
+ * WATCHDOG=trigger) or believe the watchdog is its own.
+ */
+export function withoutServiceManager(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { NOTIFY_SOCKET: _n, WATCHDOG_USEC: _u, WATCHDOG_PID: _p, ...rest } = env;
+  return rest;
+}
+
 export function childProcessRunner(options: ChildProcessRunnerOptions = {}): CommandRunner {
   const max = options.maxOutputBytes ?? 256 * 1024;
   const clock = options.clock ?? systemClock();
@@ -52,7 +62,7 @@ export function childProcessRunner(options: ChildProcessRunnerOptions = {}): Com
           return;
         }
         const child = spawn(command, [...args], {
-          env: { ...(options.env ?? process.env), ...runOptions.env },
+          env: { ...withoutServiceManager(options.env ?? process.env), ...runOptions.env },
           stdio: ['ignore', 'pipe', 'pipe'],
           signal: runOptions.signal,
         });

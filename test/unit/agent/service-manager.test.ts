@@ -107,8 +107,35 @@ describe('ServiceManager', () => {
       clock.advance(1000);
       await flush();
     }
-    expect(calls).toBe(4);
-    expect(sm.counters()).toEqual({ sent: 0, failed: 4, skipped: 0 });
+    // Pings go on, and READY is tried again (until taken) besides them.
+    expect(calls).toBeGreaterThanOrEqual(5);
+    expect(sm.counters()).toMatchObject({ sent: 0, failed: calls });
     expect(lines.map((l) => (JSON.parse(l) as { code: string }).code)).toEqual(['SERVICE_NOTIFY_FAILED']);
+  });
+
+  it('sends READY again, backing off, until the manager takes it; then no more', async () => {
+    const clock = new FakeClock();
+    const sent: string[] = [];
+    let failures = 2;
+    const sm = ServiceManager.fromEnv({
+      env: { NOTIFY_SOCKET: '/run/x' },
+      pid: 1,
+      clock,
+      logger: silentLogger(),
+      send: async (fields) => {
+        sent.push(fields[0]!);
+        if (failures-- > 0) throw new Error('Failed to notify init system: Connection refused');
+      },
+    })!;
+    sm.ready('v');
+    await flush();
+    clock.advance(1000); // second try
+    await flush();
+    clock.advance(2000); // third try: taken
+    await flush();
+    clock.advance(60_000);
+    await flush();
+    expect(sent).toEqual(['READY=1', 'READY=1', 'READY=1']);
+    expect(sm.counters()).toEqual({ sent: 1, failed: 2, skipped: 0 });
   });
 });

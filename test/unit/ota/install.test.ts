@@ -349,6 +349,17 @@ describe('command (an integrator script)', () => {
     ]);
   });
 
+  it("does not hand the service manager's variables to the script (it could notify as the agent)", async () => {
+    const dump = tmp.path('env-all.sh');
+    writeFileSync(dump, `#!/bin/sh\nenv > "${tmp.path('env-all.txt')}"\n`);
+    chmodSync(dump, 0o755);
+    const env = { PATH: process.env['PATH'], NOTIFY_SOCKET: '/run/systemd/notify', WATCHDOG_USEC: '30000000', WATCHDOG_PID: '1', KEPT: 'yes' };
+    await childProcessRunner({ clock, env }).run(dump, []);
+    const seen = readFileSync(tmp.path('env-all.txt'), 'utf8');
+    expect(seen).toMatch(/^KEPT=yes$/m);
+    expect(seen).not.toMatch(/^(NOTIFY_SOCKET|WATCHDOG_USEC|WATCHDOG_PID)=/m);
+  });
+
   it('rolls back before and after the reboot (mark-bad)', async () => {
     const img = image();
     await backend.install(img.path, img.target);
